@@ -1,0 +1,111 @@
+"""Study configuration: the presets ("fashion", "mnist") and the frozen config a run resolves to."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from models.params import ACTIVATIONS, OPTIMIZERS
+
+DEFAULT_STORAGE = "sqlite:///studies.db"
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "hyperband", "sha", "patient", "none")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Ranges of the dense-network search space; parameter names live in search/space.py."""
+
+    n_layers: tuple[int, int] = (1, 4)
+    n_units: tuple[int, int] = (8, 1024)  # sampled on a log scale
+    dropout: tuple[float, float] = (0.0, 0.8)
+    activations: tuple[str, ...] = ACTIVATIONS
+    learning_rate: tuple[float, float] = (1e-4, 1e-2)  # sampled on a log scale
+    optimizers: tuple[str, ...] = OPTIMIZERS
+    batch_sizes: tuple[int, ...] = (64, 128, 256)
+
+    def __post_init__(self) -> None:
+        for name in ("n_layers", "n_units", "dropout", "learning_rate"):
+            low, high = getattr(self, name)
+            if not low <= high:
+                raise ValueError(f"search space {name}: low {low} is above high {high}")
+        if self.n_layers[0] < 1 or self.n_units[0] < 1 or self.learning_rate[0] <= 0:
+            raise ValueError("search space: layers, units and learning rate must be positive")
+        if not 0.0 <= self.dropout[0] <= self.dropout[1] < 1.0:
+            raise ValueError(f"search space dropout must lie in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything one run of `search.run` needs, resolved from a preset and the CLI flags."""
+
+    preset: str
+    dataset: str  # "fashion" or "mnist": which IDX files / keras.datasets loader
+    study_name: str
+    storage: str = DEFAULT_STORAGE
+    n_trials: int = 100  # study-wide target of finished (complete + pruned) trials
+    timeout: float | None = 1200.0  # seconds after which no new trial starts
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    max_epochs: int = 20
+    patience: int = 4  # epochs without val_accuracy gain before a trial stops by itself
+    limit_train: int | None = None
+    data_dir: str | None = None
+    seed: int = 0
+    split_seed: int = 0  # the validation split is fixed across runs and seeds
+    val_fraction: float = 0.1
+    retrain: bool = True
+    space: SearchSpace = field(default_factory=SearchSpace)
+
+    def __post_init__(self) -> None:
+        if self.n_trials < 1:
+            raise ValueError(f"--n-trials must be a positive integer, got {self.n_trials}")
+        if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise ValueError(f"--timeout must be a positive number of seconds, got {self.timeout}")
+        if self.max_epochs < 1:
+            raise ValueError(f"--max-epochs must be a positive integer, got {self.max_epochs}")
+        if self.patience < 1:
+            raise ValueError(f"--patience must be a positive integer, got {self.patience}")
+        if self.limit_train is not None and self.limit_train < 20:
+            raise ValueError(
+                f"--limit-train must be at least 20 images (10% go to validation), "
+                f"got {self.limit_train}"
+            )
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; use one of {SAMPLERS}")
+        if self.pruner not in PRUNERS:
+            raise ValueError(f"unknown pruner {self.pruner!r}; use one of {PRUNERS}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be zero or positive, got {self.seed}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+        if not self.study_name.strip():
+            raise ValueError("--study-name must not be empty")
+
+    def with_overrides(self, **overrides: Any) -> StudyConfig:
+        """A copy with every override that is not None applied (None means "keep the preset")."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; the storage URL is left out (it may hold a password)."""
+        data = asdict(self)
+        data.pop("storage")
+        return json.loads(json.dumps(data))  # tuples -> lists, as stored attributes read back
+
+
+PRESETS: dict[str, StudyConfig] = {
+    "fashion": StudyConfig(preset="fashion", dataset="fashion", study_name="fashion"),
+    "mnist": StudyConfig(preset="mnist", dataset="mnist", study_name="mnist"),
+}
+
+
+def default_storage() -> str:
+    """The storage URL when --storage is not given: env SEARCH_STORAGE, else a local SQLite file."""
+    return os.environ.get("SEARCH_STORAGE") or DEFAULT_STORAGE
+
+
+def default_data_dir() -> str | None:
+    return os.environ.get("SEARCH_DATA_DIR") or None

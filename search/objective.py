@@ -1,0 +1,138 @@
+"""The objective: train one sampled network, report validation accuracy every epoch, let the
+pruner decide, and record what the dashboard and the retrain stage need on the trial."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import optuna
+from optuna_integration import KerasPruningCallback
+
+from models import build_dense
+from search.config import StudyConfig
+from search.data import Split
+from search.space import sample_params
+
+MONITOR = "val_accuracy"
+VALIDATION_BATCH = 1024  # evaluation needs no small batches; larger ones are faster on CPU
+
+# Called after every epoch with (trial number, 1-based epoch, Keras logs): progress display.
+EpochHook = Callable[[int, int, dict[str, float]], None]
+
+
+class _EpochHookCallback(keras.callbacks.Callback):
+    def __init__(self, trial_number: int, hook: EpochHook) -> None:
+        super().__init__()
+        self._trial_number, self._hook = trial_number, hook
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self._hook(self._trial_number, epoch + 1, dict(logs or {}))
+
+
+class Objective:
+    """Callable for `study.optimize`. Holds the data, so it is loaded once per worker process.
+
+    Intermediate values are reported by optuna-integration's KerasPruningCallback at step =
+    0-based epoch index. The trial's value is its best validation accuracy over its epochs.
+    """
+
+    def __init__(
+        self, config: StudyConfig, data: Split, *, epoch_hook: EpochHook | None = None
+    ) -> None:
+        self.config = config
+        self.data = data
+        self.epoch_hook = epoch_hook
+
+    def __call__(self, trial: optuna.trial.BaseTrial) -> float:
+        params = sample_params(trial, self.config.space)
+        # A fresh graph per trial keeps memory flat; the seed makes a trial repeatable.
+        keras.backend.clear_session(free_memory=True)
+        keras.utils.set_random_seed(self.config.seed + trial.number)
+        model = build_dense(params, self.data.input_shape)
+        trial.set_user_attr("n_params", int(model.count_params()))
+
+        history = keras.callbacks.History()
+        # Order matters: History records the epoch before the pruning callback may raise.
+        callbacks: list[keras.callbacks.Callback] = [history]
+        if isinstance(trial, optuna.trial.Trial):
+            callbacks.append(KerasPruningCallback(trial, MONITOR))
+        else:  # FixedTrial (tests, retrain): report per epoch, nothing to prune.
+            callbacks.append(_ReportCallback(trial))
+        callbacks += [
+            keras.callbacks.TerminateOnNaN(),
+            keras.callbacks.EarlyStopping(
+                monitor=MONITOR, mode="max", patience=self.config.patience
+            ),
+        ]
+        if self.epoch_hook is not None:
+            callbacks.append(_EpochHookCallback(trial.number, self.epoch_hook))
+
+        start = time.perf_counter()
+        try:
+            model.fit(
+                self.data.x_train,
+                self.data.y_train,
+                validation_data=(self.data.x_val, self.data.y_val),
+                validation_batch_size=VALIDATION_BATCH,
+                epochs=self.config.max_epochs,
+                batch_size=params.batch_size,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        except optuna.TrialPruned:
+            _record(trial, history.history, time.perf_counter() - start, "pruned")
+            raise
+        logs = history.history
+        n_epochs = len(logs.get(MONITOR, []))
+        if any(not math.isfinite(v) for v in logs.get("loss", [])):
+            reason = "diverged"
+        elif n_epochs < self.config.max_epochs:
+            reason = "early_stopping"
+        else:
+            reason = "max_epochs"
+        best = _record(trial, logs, time.perf_counter() - start, reason)
+        if best is None:
+            raise RuntimeError("training ended before the first epoch's validation figures")
+        return best
+
+
+class _ReportCallback(keras.callbacks.Callback):
+    """Report per-epoch validation accuracy to a trial that cannot prune (FixedTrial)."""
+
+    def __init__(self, trial: optuna.trial.BaseTrial) -> None:
+        super().__init__()
+        self._trial = trial
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if logs and MONITOR in logs:
+            self._trial.report(float(logs[MONITOR]), step=epoch)
+
+
+def _record(
+    trial: optuna.trial.BaseTrial, logs: dict[str, list[float]], seconds: float, reason: str
+) -> float | None:
+    """Store the per-trial attributes; return the best validation accuracy (None: no epoch)."""
+    accuracies = [float(v) for v in logs.get(MONITOR, [])]
+    attrs: dict[str, Any] = {
+        "epochs_run": len(accuracies),
+        "train_seconds": round(seconds, 3),
+        "stop_reason": reason,
+    }
+    best = None
+    if accuracies:
+        best_index = max(range(len(accuracies)), key=accuracies.__getitem__)
+        best = accuracies[best_index]
+        val_loss = float(logs.get("val_loss", [math.nan] * len(accuracies))[best_index])
+        attrs.update(
+            best_epoch=best_index + 1,
+            val_loss=val_loss if math.isfinite(val_loss) else None,
+        )
+    if reason == "pruned":
+        attrs["pruned_at_epoch"] = len(accuracies)
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    return best

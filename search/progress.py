@@ -1,0 +1,106 @@
+"""Progress output: a line per finished trial, a live bar with an ETA, and the final summary.
+
+The per-trial lines go to stdout (they are the run's log); the bar goes to stderr and only
+appears in a terminal, so logs of unattended runs stay clean.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from tqdm import tqdm
+
+from search.config import SearchSpace
+from search.space import params_from_stored
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class Progress:
+    """Optuna callback (after each trial) and epoch hook (inside a trial) in one object."""
+
+    def __init__(
+        self,
+        *,
+        target: int,
+        finished: int,
+        max_epochs: int,
+        timeout: float | None,
+        space: SearchSpace,
+    ) -> None:
+        self.target, self.start_finished = target, finished
+        self.finished = finished
+        self.max_epochs, self.timeout, self.space = max_epochs, timeout, space
+        self.started = time.monotonic()
+        self.bar = tqdm(
+            total=target,
+            initial=finished,
+            unit="trial",
+            file=sys.stderr,
+            disable=None,
+            dynamic_ncols=True,
+            leave=False,
+        )
+
+    def on_epoch(self, trial_number: int, epoch: int, logs: dict[str, float]) -> None:
+        accuracy = logs.get("val_accuracy", float("nan"))
+        self.bar.set_postfix_str(
+            f"trial {trial_number} epoch {epoch}/{self.max_epochs} val_acc {accuracy:.4f}"
+        )
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            self.finished += 1
+            self.bar.update(1)
+        tqdm.write(self.trial_line(study, trial), file=sys.stdout)
+        sys.stdout.flush()
+
+    def eta_seconds(self) -> float | None:
+        """Seconds until the target, from this run's pace; capped by what the timeout leaves."""
+        done = self.finished - self.start_finished
+        elapsed = time.monotonic() - self.started
+        eta = None
+        if done > 0:
+            eta = elapsed / done * max(self.target - self.finished, 0)
+        if self.timeout is not None:
+            left = max(self.timeout - elapsed, 0.0)
+            eta = left if eta is None else min(eta, left)
+        return eta
+
+    def trial_line(self, study: optuna.Study, trial: FrozenTrial) -> str:
+        attrs = trial.user_attrs
+        epochs = f"{attrs.get('epochs_run', 0)}/{self.max_epochs} ep"
+        if trial.state == TrialState.PRUNED:
+            outcome = f"PRUNED   at epoch {attrs.get('pruned_at_epoch', '?')}"
+            last = trial.intermediate_values.get(max(trial.intermediate_values, default=-1))
+            figure = f"val_acc {last:.4f}" if last is not None else "val_acc -"
+        elif trial.state == TrialState.COMPLETE:
+            outcome = f"COMPLETE {attrs.get('stop_reason', '')}"
+            figure = f"val_acc {trial.value:.4f}"
+        else:
+            outcome, figure = trial.state.name, "val_acc -"
+        try:
+            network = params_from_stored(trial.params, self.space).describe()
+        except (ValueError, KeyError):
+            network = "(no parameters)"
+        try:
+            best = f"best {study.best_value:.4f} (#{study.best_trial.number})"
+        except ValueError:
+            best = "best -"
+        eta = self.eta_seconds()
+        return (
+            f"[{self.finished}/{self.target} {_duration(time.monotonic() - self.started)} "
+            f"eta {_duration(eta) if eta is not None else '?'}] trial {trial.number:>3} "
+            f"{outcome:<27} {figure}  {epochs} {attrs.get('train_seconds', 0):.1f}s  "
+            f"{attrs.get('n_params', 0):,} params  {network} | {best}"
+        )
+
+    def close(self) -> None:
+        self.bar.close()

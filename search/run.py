@@ -1,0 +1,244 @@
+"""Command line: `python -m search.run --study fashion` searches dense Keras networks.
+
+Order of work, chosen so bad input never touches a stored study: flags and numbers, the storage
+URL's syntax, the data files, the database connection, and only then the study itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from search.config import PRESETS, PRUNERS, SAMPLERS, StudyConfig, default_data_dir, default_storage
+from search.errors import UsageError
+from storage.urls import check_url, mask_secrets, mask_url
+
+PROG = "search.run"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit status 2, as argparse)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be a positive whole number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be zero or positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = PRESETS["fashion"]
+    parser = _Parser(
+        prog=f"python -m {PROG}",
+        description="Search dense Keras networks with Optuna; every run resumes the stored study.",
+        # Wide enough that every flag's help stays on one line.
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=30, width=130),
+    )
+    flag = parser.add_argument
+    flag("--study", required=True, choices=sorted(PRESETS), help="preset: dataset and space")
+    flag(
+        "--storage",
+        metavar="URL",
+        help="SQLAlchemy URL; default: env SEARCH_STORAGE, else sqlite:///studies.db",
+    )
+    flag("--study-name", metavar="NAME", help="study name in the storage; default: the preset")
+    flag(
+        "--n-trials",
+        type=_positive_int,
+        metavar="N",
+        help="target of finished (complete + "
+        f"pruned) trials in the study, across runs and workers; default {d.n_trials}",
+    )
+    flag(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help=f"start no new trial after this many seconds; default {d.timeout:.0f}",
+    )
+    flag("--sampler", choices=SAMPLERS, help="tpe (multivariate, grouped) or random; default tpe")
+    flag("--pruner", choices=PRUNERS, help="rule that stops weak trials early; default hyperband")
+    flag(
+        "--max-epochs",
+        type=_positive_int,
+        metavar="N",
+        help=f"epochs a trial may run at most (the pruner's max resource); default {d.max_epochs}",
+    )
+    flag(
+        "--patience",
+        type=_positive_int,
+        metavar="N",
+        help="a trial stops after N epochs "
+        f"without a validation-accuracy gain; default {d.patience}",
+    )
+    flag(
+        "--limit-train",
+        type=_positive_int,
+        metavar="N",
+        help="use only N training-file images, 10%% of them for validation (quick runs)",
+    )
+    flag(
+        "--data-dir",
+        metavar="PATH",
+        help="folder of the four IDX files; default: env "
+        "SEARCH_DATA_DIR, Debian's copy, or a Keras download",
+    )
+    flag("--seed", type=_seed, metavar="N", help="seed of the sampler and of Keras; default 0")
+    flag("--no-retrain", action="store_true", help="skip retraining the best trials afterwards")
+    return parser
+
+
+def resolve_config(args: argparse.Namespace) -> StudyConfig:
+    """The preset with the user's flags applied, validated."""
+    preset = PRESETS[args.study]
+    try:
+        return preset.with_overrides(
+            storage=args.storage or default_storage(),
+            study_name=args.study_name,
+            n_trials=args.n_trials,
+            timeout=args.timeout,
+            sampler=args.sampler,
+            pruner=args.pruner,
+            max_epochs=args.max_epochs,
+            patience=args.patience,
+            limit_train=args.limit_train,
+            data_dir=args.data_dir or default_data_dir(),
+            seed=args.seed,
+            retrain=False if args.no_retrain else None,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run(config: StudyConfig) -> int:
+    """The search itself; returns the exit status."""
+    check_url(config.storage)
+    # Heavy imports only once the flags are known good: --help and bad input stay fast.
+    import optuna
+    import tensorflow as tf
+
+    from search.data import load_split
+    from search.objective import Objective
+    from search.progress import Progress
+    from search.study import FINISHED, config_changes, count_finished, open_study
+    from storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    data = load_split(
+        config.dataset,
+        config.data_dir,
+        val_fraction=config.val_fraction,
+        split_seed=config.split_seed,
+        limit_train=config.limit_train,
+    )
+    storage = open_storage(config.storage)
+    study = open_study(config, storage, data.source)
+    where = mask_url(config.storage)
+    finished = count_finished(study)
+    print(
+        f"study {study.study_name!r} in {where}: {finished} finished trials, target "
+        f"{config.n_trials}; data {data.source} ({len(data.x_train)} train / "
+        f"{len(data.x_val)} validation images); sampler {config.sampler}, pruner {config.pruner}, "
+        f"max {config.max_epochs} epochs",
+        flush=True,
+    )
+    for change in config_changes(study, config):
+        print(f"note: this run differs from the study's recorded config: {change}", flush=True)
+
+    started = time.monotonic()
+    if finished >= config.n_trials:
+        print(
+            f"the study already has {finished} finished trials (target {config.n_trials}); "
+            "nothing to search. Raise --n-trials to search further."
+        )
+    else:
+        progress = Progress(
+            target=config.n_trials,
+            finished=finished,
+            max_epochs=config.max_epochs,
+            timeout=config.timeout,
+            space=config.space,
+        )
+        objective = Objective(config, data, epoch_hook=progress.on_epoch)
+        stop_at_target = optuna.study.MaxTrialsCallback(config.n_trials, states=FINISHED)
+        try:
+            study.optimize(
+                objective,
+                timeout=config.timeout,
+                callbacks=[progress, stop_at_target],
+                catch=(MemoryError, tf.errors.ResourceExhaustedError),
+                gc_after_trial=True,
+            )
+        finally:
+            progress.close()
+    _summary(study, time.monotonic() - started, where)
+    if config.retrain:
+        print("retrain: not implemented in this version yet; pass --no-retrain to silence this.")
+    return 0
+
+
+def _summary(study, seconds: float, where: str) -> None:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    counts = {state: sum(t.state == state for t in trials) for state in TrialState}
+    parts = ", ".join(f"{n} {s.name.lower()}" for s, n in counts.items() if n)
+    print(f"done in {seconds:.0f} s: {len(trials)} trials in the study ({parts or 'none'})")
+    try:
+        best = study.best_trial
+    except ValueError:
+        print("no completed trial yet")
+        return
+    print(
+        f"best: trial {best.number}, validation accuracy {best.value:.4f}, "
+        f"{best.user_attrs.get('n_params', 0):,} params, params {best.params}"
+    )
+    print(f"resume: run the same command again; inspect: optuna-dashboard {where}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    storage = args.storage or default_storage()
+    try:
+        return run(resolve_config(args))
+    except UsageError as exc:
+        print(f"{PROG}: error: {mask_secrets(str(exc), storage)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"\n{PROG}: interrupted; finished trials are stored, run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Shared fixtures: tiny synthetic data (as arrays and as IDX files) and a CLI runner."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.data import Split
+
+ROOT = Path(__file__).resolve().parent.parent
+# Real data for the few tests that need it: ../shared/data beside the repository by default.
+REAL_FASHION = Path(
+    os.environ.get("SEARCH_TEST_FASHION_DIR", ROOT.parent / "shared" / "data" / "fashion-mnist")
+)
+needs_real_fashion = pytest.mark.skipif(
+    not (REAL_FASHION / "train-images-idx3-ubyte.gz").is_file(),
+    reason=f"real Fashion-MNIST files not in {REAL_FASHION} (set SEARCH_TEST_FASHION_DIR)",
+)
+
+
+def synthetic_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 28x28 images whose class is a bright horizontal band: learnable in one epoch."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n).astype(np.uint8)
+    images = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        images[i, 2 * label + 4 : 2 * label + 7, :] = 230
+    return images, labels
+
+
+def write_idx(path: Path, array: np.ndarray, *, compress: bool = True) -> Path:
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+def write_dataset(folder: Path, n_train: int = 400, n_test: int = 100) -> Path:
+    """The four standard IDX files of a synthetic dataset in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
+        images, labels = synthetic_images(n, seed)
+        write_idx(folder / f"{part}-images-idx3-ubyte", images)
+        write_idx(folder / f"{part}-labels-idx1-ubyte", labels)
+    return folder
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return write_dataset(tmp_path / "data")
+
+
+@pytest.fixture(scope="module")
+def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic IDX files shared by a module's tests that only read them."""
+    return write_dataset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def tiny_split() -> Split:
+    images, labels = synthetic_images(360, seed=3)
+    x = (images.astype(np.float32) / 255.0)[..., None]
+    return Split(x[:300], labels[:300], x[300:], labels[300:], source="synthetic")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m search.run ARGS` in a fresh process, from the repository root."""
+    # The caller's SEARCH_* settings must not leak into a test of the defaults.
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "search.run", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )

@@ -1,0 +1,54 @@
+"""The objective: per-epoch reports, the trial's attributes, pruning."""
+
+import optuna
+from optuna.trial import TrialState
+
+from search.config import PRESETS
+from search.objective import Objective
+
+CONFIG = PRESETS["fashion"].with_overrides(max_epochs=2, patience=5)
+FIXED = {
+    "n_layers": 1,
+    "n_units_l0": 64,
+    "dropout_l0": 0.1,
+    "activation": "relu",
+    "learning_rate": 3e-3,
+    "optimizer": "adam",
+    "batch_size": 64,
+}
+
+
+def test_objective_with_fixed_trial_learns_and_records_attributes(tiny_split):
+    trial = optuna.trial.FixedTrial(FIXED)
+    value = Objective(CONFIG, tiny_split)(trial)
+    assert 0.5 < value <= 1.0, "bands are learnable well above the 0.1 chance level"
+    attrs = trial.user_attrs
+    assert attrs["n_params"] == 784 * 64 + 64 + 64 * 10 + 10
+    assert attrs["epochs_run"] == 2 and attrs["stop_reason"] == "max_epochs"
+    assert attrs["best_epoch"] in (1, 2)
+    assert attrs["train_seconds"] > 0 and attrs["val_loss"] > 0
+
+
+def test_objective_reports_every_epoch_and_its_value_is_the_best(tiny_split):
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    study.enqueue_trial(FIXED)
+    study.optimize(Objective(CONFIG, tiny_split), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert sorted(trial.intermediate_values) == [0, 1], "one value per epoch, 0-based steps"
+    assert trial.value == max(trial.intermediate_values.values())
+
+
+def test_objective_gets_pruned_and_keeps_its_intermediate_values(tiny_split):
+    # Accuracy can never reach 1.01, so the threshold pruner stops the trial after epoch 1.
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.01)
+    )
+    study.enqueue_trial(FIXED)
+    study.optimize(Objective(CONFIG, tiny_split), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert list(trial.intermediate_values) == [0]
+    assert trial.user_attrs["pruned_at_epoch"] == 1
+    assert trial.user_attrs["stop_reason"] == "pruned"
+    assert "n_params" in trial.user_attrs and "val_loss" in trial.user_attrs

@@ -1,0 +1,73 @@
+"""The search space: parameter names, ranges and the FixedTrial round trip."""
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from models.params import ModelParams
+from search.config import SearchSpace
+from search.space import params_from_stored, sample_params, to_trial_params
+
+SPACE = SearchSpace()
+
+
+def test_sample_params_uses_the_contract_names():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(30):
+        trial = study.ask()
+        params = sample_params(trial, SPACE)
+        per_layer = {f"{p}_l{i}" for i in range(params.n_layers) for p in ("n_units", "dropout")}
+        expected = {"n_layers", "activation", "learning_rate", "optimizer", "batch_size"}
+        assert set(trial.params) == expected | per_layer, "exactly the documented names"
+        study.tell(trial, 0.0)
+
+
+def test_sample_params_distributions_match_the_issue():
+    trial = optuna.create_study().ask()
+    sample_params(trial, SPACE)
+    d = trial.distributions
+    assert d["n_layers"] == IntDistribution(1, 4)
+    assert d["n_units_l0"] == IntDistribution(8, 1024, log=True), "units on a log scale"
+    assert d["dropout_l0"] == FloatDistribution(0.0, 0.8)
+    assert d["learning_rate"] == FloatDistribution(1e-4, 1e-2, log=True)
+    assert d["activation"] == CategoricalDistribution(
+        ("relu", "elu", "leaky_relu", "linear", "sigmoid", "tanh")
+    )
+    assert d["optimizer"] == CategoricalDistribution(("adam", "rmsprop", "sgd"))
+    assert d["batch_size"] == CategoricalDistribution((64, 128, 256))
+
+
+def test_params_from_stored_round_trips():
+    params = ModelParams(
+        units=(512, 64),
+        dropouts=(0.2, 0.5),
+        activation="tanh",
+        learning_rate=3e-3,
+        optimizer="sgd",
+        batch_size=64,
+    )
+    assert params_from_stored(to_trial_params(params), SPACE) == params
+
+
+def test_params_from_stored_warns_on_values_outside_the_space():
+    # Documented baselines (MN-SIGMOID-1x2048) lie outside the space and must still rebuild.
+    stored = to_trial_params(ModelParams(units=(2048,), dropouts=(0.1,)))
+    with pytest.warns(UserWarning, match="out of the range"):
+        assert params_from_stored(stored, SPACE).units == (2048,)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"units": (), "dropouts": ()},
+        {"units": (8, 8), "dropouts": (0.1,)},
+        {"units": (0,), "dropouts": (0.1,)},
+        {"units": (8,), "dropouts": (1.0,)},
+        {"units": (8,), "dropouts": (0.1,), "activation": "swish"},
+        {"units": (8,), "dropouts": (0.1,), "optimizer": "adagrad"},
+        {"units": (8,), "dropouts": (0.1,), "learning_rate": -1.0},
+    ],
+)
+def test_model_params_rejects_nonsense(kwargs):
+    with pytest.raises(ValueError):
+        ModelParams(**kwargs)
