@@ -87,3 +87,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         text=True,
         timeout=600,
     )
+
+
+REAL_MNIST = Path(
+    os.environ.get("SEARCH_TEST_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist")
+)
+needs_real_mnist = pytest.mark.skipif(
+    not (REAL_MNIST / "train-images-idx3-ubyte.gz").is_file(),
+    reason=f"real MNIST files not in {REAL_MNIST} (set SEARCH_TEST_MNIST_DIR)",
+)
