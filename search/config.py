@@ -58,6 +58,11 @@ class StudyConfig:
     split_seed: int = 0  # the validation split is fixed across runs and seeds
     val_fraction: float = 0.1
     retrain: bool = True
+    retrain_top: int = 3  # distinct best configurations retrained after the search
+    seeds: int = 3  # seeds per retrained configuration (and per reproduced baseline)
+    artifact_dir: str | None = None  # default: artifacts/ beside a SQLite file, else ./artifacts
+    mode: str = "search"  # "search", or "baselines": reproduce the documented baselines
+    baseline_ids: tuple[str, ...] = ()  # baselines mode: only these ids (default: all)
     space: SearchSpace = field(default_factory=SearchSpace)
 
     def __post_init__(self) -> None:
@@ -82,6 +87,12 @@ class StudyConfig:
             raise ValueError(f"--seed must be zero or positive, got {self.seed}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+        if self.retrain_top < 1:
+            raise ValueError(f"--retrain-top must be a positive integer, got {self.retrain_top}")
+        if self.seeds < 1:
+            raise ValueError(f"--seeds must be a positive integer, got {self.seeds}")
+        if self.mode not in ("search", "baselines"):
+            raise ValueError(f"unknown mode {self.mode!r}")
         if not self.study_name.strip():
             raise ValueError("--study-name must not be empty")
 
@@ -99,6 +110,14 @@ class StudyConfig:
 PRESETS: dict[str, StudyConfig] = {
     "fashion": StudyConfig(preset="fashion", dataset="fashion", study_name="fashion"),
     "mnist": StudyConfig(preset="mnist", dataset="mnist", study_name="mnist"),
+    # Reproductions are stored beside the search study of the same dataset (same study name),
+    # so its report shows documented and reproduced figures side by side.
+    "fashion-baselines": StudyConfig(
+        preset="fashion-baselines", dataset="fashion", study_name="fashion", mode="baselines"
+    ),
+    "mnist-baselines": StudyConfig(
+        preset="mnist-baselines", dataset="mnist", study_name="mnist", mode="baselines"
+    ),
 }
 
 

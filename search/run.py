@@ -113,12 +113,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     flag("--seed", type=_seed, metavar="N", help="seed of the sampler and of Keras; default 0")
     flag("--no-retrain", action="store_true", help="skip retraining the best trials afterwards")
+    flag(
+        "--retrain-top",
+        type=_positive_int,
+        metavar="K",
+        help=f"retrain the K best distinct configurations; default {d.retrain_top}",
+    )
+    flag(
+        "--seeds",
+        type=_positive_int,
+        metavar="S",
+        help=f"seeds per retrained configuration or reproduced baseline; default {d.seeds}",
+    )
+    flag(
+        "--artifact-dir",
+        metavar="DIR",
+        help="saved models and artifacts; default: artifacts/ "
+        "beside a SQLite file, else ./artifacts",
+    )
+    flag(
+        "--baselines",
+        nargs="+",
+        metavar="ID",
+        help="with --study *-baselines: reproduce only these documented ids; default all",
+    )
     return parser
 
 
 def resolve_config(args: argparse.Namespace) -> StudyConfig:
     """The preset with the user's flags applied, validated."""
     preset = PRESETS[args.study]
+    if args.baselines and preset.mode != "baselines":
+        raise UsageError(
+            f"--baselines applies to --study {preset.dataset}-baselines, not --study {args.study}"
+        )
     try:
         return preset.with_overrides(
             storage=args.storage or default_storage(),
@@ -133,22 +161,27 @@ def resolve_config(args: argparse.Namespace) -> StudyConfig:
             data_dir=args.data_dir or default_data_dir(),
             seed=args.seed,
             retrain=False if args.no_retrain else None,
+            retrain_top=args.retrain_top,
+            seeds=args.seeds,
+            artifact_dir=args.artifact_dir,
+            baseline_ids=tuple(args.baselines) if args.baselines else None,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
 def run(config: StudyConfig) -> int:
-    """The search itself; returns the exit status."""
+    """The whole job (search, then retrain; or the baseline reproductions); the exit status."""
     check_url(config.storage)
+    if config.mode == "baselines":
+        from search.baselines import select_for_reproduction
+
+        select_for_reproduction(config.dataset, config.baseline_ids)  # unknown ids fail here
     # Heavy imports only once the flags are known good: --help and bad input stay fast.
     import optuna
-    import tensorflow as tf
 
     from search.data import load_split
-    from search.objective import Objective
-    from search.progress import Progress
-    from search.study import FINISHED, config_changes, count_finished, open_study
+    from search.study import open_study
     from storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -162,17 +195,49 @@ def run(config: StudyConfig) -> int:
     storage = open_storage(config.storage)
     study = open_study(config, storage, data.source)
     where = mask_url(config.storage)
+    print(
+        f"study {study.study_name!r} in {where}; data {data.source} ({len(data.x_train)} train / "
+        f"{len(data.x_val)} validation images)",
+        flush=True,
+    )
+    if config.mode == "search":
+        _search(config, study, data, where)
+        if not config.retrain:
+            return 0
+        from search.retrain import select_top, trial_candidates
+
+        candidates = trial_candidates(select_top(study, config.retrain_top), config, data)
+        if not candidates:
+            print("retrain: no complete trial yet, nothing to retrain")
+            return 0
+    else:
+        from search.retrain import baseline_candidates
+
+        candidates = baseline_candidates(config, data)
+    from search.report import write_report
+    from search.retrain import retrain_stage
+
+    retrain_stage(config, study, storage, data, candidates)
+    write_report(study.study_name, config.storage, print_table=True)
+    return 0
+
+
+def _search(config: StudyConfig, study, data, where: str) -> None:
+    import optuna
+    import tensorflow as tf
+
+    from search.objective import Objective
+    from search.progress import Progress
+    from search.study import FINISHED, config_changes, count_finished
+
     finished = count_finished(study)
     print(
-        f"study {study.study_name!r} in {where}: {finished} finished trials, target "
-        f"{config.n_trials}; data {data.source} ({len(data.x_train)} train / "
-        f"{len(data.x_val)} validation images); sampler {config.sampler}, pruner {config.pruner}, "
-        f"max {config.max_epochs} epochs",
+        f"search: {finished} finished trials, target {config.n_trials}; sampler "
+        f"{config.sampler}, pruner {config.pruner}, at most {config.max_epochs} epochs a trial",
         flush=True,
     )
     for change in config_changes(study, config):
         print(f"note: this run differs from the study's recorded config: {change}", flush=True)
-
     started = time.monotonic()
     if finished >= config.n_trials:
         print(
@@ -200,9 +265,6 @@ def run(config: StudyConfig) -> int:
         finally:
             progress.close()
     _summary(study, time.monotonic() - started, where)
-    if config.retrain:
-        print("retrain: not implemented in this version yet; pass --no-retrain to silence this.")
-    return 0
 
 
 def _summary(study, seconds: float, where: str) -> None:

@@ -80,7 +80,8 @@ def open_study(
         raise UsageError(
             f"study {config.study_name!r} exists but minimizes; choose another --study-name"
         )
-    if "config" not in study.user_attrs:
+    # A reproduction of baselines may create the study; its search records the config.
+    if config.mode == "search" and "config" not in study.user_attrs:
         study.set_user_attr("config", config.to_dict())
         study.set_user_attr("versions", package_versions())
         study.set_user_attr("git_revision", git_revision())

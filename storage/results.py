@@ -1,0 +1,122 @@
+"""The project's own table of retrained and reproduced runs, beside Optuna's tables.
+
+One row per (study, configuration, seed): a configuration is a search trial's parameters
+(`kind="trial"`) or a documented baseline (`kind="baseline"`). The unique key makes re-running
+idempotent: what is stored is not trained again, and the report is rebuilt from these rows alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+runs_table = sa.Table(
+    "search_retrain_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("study_name", sa.String(512), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # "trial" or "baseline"
+    sa.Column("config_key", sa.String(255), nullable=False),
+    sa.Column("label", sa.String(255), nullable=False),
+    sa.Column("trial_number", sa.Integer, nullable=True),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("params_json", sa.Text, nullable=False),
+    sa.Column("test_accuracy", sa.Float, nullable=False),
+    sa.Column("test_loss", sa.Float, nullable=False),
+    sa.Column("precision", sa.Float, nullable=False),
+    sa.Column("recall", sa.Float, nullable=False),
+    sa.Column("val_accuracy", sa.Float, nullable=True),
+    sa.Column("n_params", sa.Integer, nullable=False),
+    sa.Column("epochs_run", sa.Integer, nullable=False),
+    sa.Column("max_epochs", sa.Integer, nullable=False),
+    sa.Column("best_epoch", sa.Integer, nullable=True),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("history_json", sa.Text, nullable=False),
+    sa.Column("model_path", sa.Text, nullable=True),
+    sa.Column("artifact_id", sa.String(255), nullable=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.UniqueConstraint("study_name", "kind", "config_key", "seed", name="uq_retrain_run"),
+)
+
+
+@dataclass
+class RunRecord:
+    """One retrained (or reproduced) run and its test-set figures."""
+
+    study_name: str
+    kind: str
+    config_key: str
+    label: str
+    seed: int
+    params: dict[str, Any]
+    test_accuracy: float
+    test_loss: float
+    precision: float
+    recall: float
+    n_params: int
+    epochs_run: int
+    max_epochs: int
+    seconds: float
+    history: dict[str, list[float]]
+    trial_number: int | None = None
+    val_accuracy: float | None = None
+    best_epoch: int | None = None
+    model_path: str | None = None
+    artifact_id: str | None = None
+    created_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["params_json"] = json.dumps(row.pop("params"), sort_keys=True)
+        row["history_json"] = json.dumps(row.pop("history"))
+        return row
+
+    @classmethod
+    def from_row(cls, row: sa.Row) -> RunRecord:
+        data = dict(row._mapping)
+        data.pop("id", None)
+        data["params"] = json.loads(data.pop("params_json"))
+        data["history"] = json.loads(data.pop("history_json"))
+        return cls(**data)
+
+
+class ResultStore:
+    """Reads and writes `search_retrain_runs` in the study's own database."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        metadata.create_all(self.engine)  # checkfirst: concurrent creators are harmless
+
+    def has(self, study_name: str, kind: str, config_key: str, seed: int) -> bool:
+        t = runs_table
+        query = sa.select(t.c.id).where(
+            t.c.study_name == study_name,
+            t.c.kind == kind,
+            t.c.config_key == config_key,
+            t.c.seed == seed,
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query).first() is not None
+
+    def add(self, record: RunRecord) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(runs_table.insert().values(**record.to_row()))
+
+    def runs(self, study_name: str, kind: str | None = None) -> list[RunRecord]:
+        t = runs_table
+        query = sa.select(t).where(t.c.study_name == study_name).order_by(t.c.id)
+        if kind is not None:
+            query = query.where(t.c.kind == kind)
+        with self.engine.connect() as connection:
+            return [RunRecord.from_row(row) for row in connection.execute(query)]
+
+    def close(self) -> None:
+        self.engine.dispose()
