@@ -57,6 +57,8 @@ class StudyConfig:
     seed: int = 0
     split_seed: int = 0  # the validation split is fixed across runs and seeds
     val_fraction: float = 0.1
+    workers: int = 1  # worker processes on this machine sharing the storage
+    heartbeat: int = 10  # seconds between a running trial's heartbeats
     retrain: bool = True
     retrain_top: int = 3  # distinct best configurations retrained after the search
     seeds: int = 3  # seeds per retrained configuration (and per reproduced baseline)
@@ -87,6 +89,12 @@ class StudyConfig:
             raise ValueError(f"--seed must be zero or positive, got {self.seed}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be a positive integer, got {self.workers}")
+        if self.heartbeat < 1:
+            raise ValueError(
+                f"--heartbeat must be a positive number of seconds, got {self.heartbeat}"
+            )
         if self.retrain_top < 1:
             raise ValueError(f"--retrain-top must be a positive integer, got {self.retrain_top}")
         if self.seeds < 1:

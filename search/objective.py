@@ -4,6 +4,8 @@ pruner decide, and record what the dashboard and the retrain stage need on the t
 from __future__ import annotations
 
 import math
+import os
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +51,9 @@ class Objective:
 
     def __call__(self, trial: optuna.trial.BaseTrial) -> float:
         params = sample_params(trial, self.config.space)
+        if isinstance(trial, optuna.trial.Trial):
+            # Which process runs it: `search.status` shows it, and a killed worker is traceable.
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         # A fresh graph per trial keeps memory flat; the seed makes a trial repeatable.
         keras.backend.clear_session(free_memory=True)
         keras.utils.set_random_seed(self.config.seed + trial.number)

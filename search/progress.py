@@ -34,17 +34,20 @@ class Progress:
         max_epochs: int,
         timeout: float | None,
         space: SearchSpace,
+        prefix: str = "",
+        bar: bool = True,
     ) -> None:
         self.target, self.start_finished = target, finished
         self.finished = finished
         self.max_epochs, self.timeout, self.space = max_epochs, timeout, space
         self.started = time.monotonic()
+        self.prefix = prefix
         self.bar = tqdm(
             total=target,
             initial=finished,
             unit="trial",
             file=sys.stderr,
-            disable=None,
+            disable=None if bar else True,
             dynamic_ncols=True,
             leave=False,
         )
@@ -95,8 +98,9 @@ class Progress:
         except ValueError:
             best = "best -"
         eta = self.eta_seconds()
+        elapsed = _duration(time.monotonic() - self.started)
         return (
-            f"[{self.finished}/{self.target} {_duration(time.monotonic() - self.started)} "
+            f"{self.prefix}[{self.finished}/{self.target} {elapsed} "
             f"eta {_duration(eta) if eta is not None else '?'}] trial {trial.number:>3} "
             f"{outcome:<27} {figure}  {epochs} {attrs.get('train_seconds', 0):.1f}s  "
             f"{attrs.get('n_params', 0):,} params  {network} | {best}"

@@ -30,6 +30,7 @@ from search.config import StudyConfig
 from search.data import Split
 from search.space import params_from_stored
 from storage.results import ResultStore, RunRecord
+from storage.urls import default_artifact_dir
 
 VALIDATION_BATCH = 1024
 DASHBOARD_TRIAL_ARTIFACTS = "dashboard:artifacts:"  # optuna_dashboard.artifact._backend's key
@@ -252,7 +253,9 @@ def trial_artifacts(storage: optuna.storages.BaseStorage, study_name: str, numbe
     trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
     prefix = f"{DASHBOARD_TRIAL_ARTIFACTS}{trial_id}:"
     attrs = storage.get_study_system_attrs(study_id)
-    return [json.loads(value) for key, value in attrs.items() if key.startswith(prefix)]
+    # The dashboard marks a deleted artifact by setting its key to null.
+    metas = [json.loads(value) for key, value in attrs.items() if key.startswith(prefix)]
+    return [meta for meta in metas if meta]
 
 
 def _save_model(model: keras.Model, folder: Path, candidate: Candidate, seed: int) -> Path:
@@ -267,18 +270,6 @@ def _save_model(model: keras.Model, folder: Path, candidate: Candidate, seed: in
     return path
 
 
-def artifact_dir(config: StudyConfig) -> Path:
-    """--artifact-dir, else artifacts/ beside a SQLite database, else ./artifacts."""
-    from sqlalchemy.engine import make_url
-
-    if config.artifact_dir:
-        return Path(config.artifact_dir).expanduser()
-    url = make_url(config.storage)
-    if url.get_backend_name() == "sqlite" and url.database:
-        return Path(url.database).expanduser().resolve().parent / "artifacts"
-    return Path("artifacts").resolve()
-
-
 def retrain_stage(
     config: StudyConfig,
     study: optuna.Study,
@@ -291,7 +282,7 @@ def retrain_stage(
     """Train `candidates` with the configured seeds, storing runs, models and artifacts."""
     from search.data import load_test
 
-    folder = artifact_dir(config)
+    folder = default_artifact_dir(config.storage, config.artifact_dir)
     folder.mkdir(parents=True, exist_ok=True)
     seeds = [config.seed + i for i in range(config.seeds)]
     log(

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from search.config import PRESETS, PRUNERS, SAMPLERS, StudyConfig, default_data_dir, default_storage
 from search.errors import UsageError
-from storage.urls import check_url, mask_secrets, mask_url
+from storage.urls import check_url, default_artifact_dir, mask_secrets, mask_url
 
 PROG = "search.run"
 
@@ -112,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
         "SEARCH_DATA_DIR, Debian's copy, or a Keras download",
     )
     flag("--seed", type=_seed, metavar="N", help="seed of the sampler and of Keras; default 0")
+    flag(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="worker processes on this machine sharing the study (server database); default 1",
+    )
+    flag(
+        "--heartbeat",
+        type=_positive_int,
+        metavar="SECONDS",
+        help=f"seconds between trial heartbeats (silent trials are retried); default {d.heartbeat}",
+    )
     flag("--no-retrain", action="store_true", help="skip retraining the best trials afterwards")
     flag(
         "--retrain-top",
@@ -160,6 +172,8 @@ def resolve_config(args: argparse.Namespace) -> StudyConfig:
             limit_train=args.limit_train,
             data_dir=args.data_dir or default_data_dir(),
             seed=args.seed,
+            workers=args.workers,
+            heartbeat=args.heartbeat,
             retrain=False if args.no_retrain else None,
             retrain_top=args.retrain_top,
             seeds=args.seeds,
@@ -170,14 +184,10 @@ def resolve_config(args: argparse.Namespace) -> StudyConfig:
         raise UsageError(str(exc)) from None
 
 
-def run(config: StudyConfig) -> int:
-    """The whole job (search, then retrain; or the baseline reproductions); the exit status."""
-    check_url(config.storage)
-    if config.mode == "baselines":
-        from search.baselines import select_for_reproduction
+def open_everything(config: StudyConfig, *, worker_index: int = 0):
+    """Data, storage and study of a run, in the order that leaves bad input no trace."""
+    import warnings
 
-        select_for_reproduction(config.dataset, config.baseline_ids)  # unknown ids fail here
-    # Heavy imports only once the flags are known good: --help and bad input stay fast.
     import optuna
 
     from search.data import load_split
@@ -185,6 +195,9 @@ def run(config: StudyConfig) -> int:
     from storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Heartbeats, the retry callback and grouped TPE are "experimental" in Optuna's terms: the
+    # warnings say nothing a user of this service can act on.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     data = load_split(
         config.dataset,
         config.data_dir,
@@ -192,23 +205,50 @@ def run(config: StudyConfig) -> int:
         split_seed=config.split_seed,
         limit_train=config.limit_train,
     )
-    storage = open_storage(config.storage)
-    study = open_study(config, storage, data.source)
-    where = mask_url(config.storage)
+    storage = open_storage(config.storage, heartbeat_interval=config.heartbeat)
+    study = open_study(config, storage, data.source, worker_index=worker_index)
+    return study, storage, data, mask_url(config.storage)
+
+
+def run(config: StudyConfig) -> int:
+    """The whole job (search, then retrain; or the baseline reproductions); the exit status."""
+    url = check_url(config.storage)
+    if config.workers > 1 and url.get_backend_name() == "sqlite":
+        raise UsageError(
+            f"--workers {config.workers} needs a database server: SQLite locks the whole file "
+            "on every write and is not safe for several workers; use --storage "
+            "postgresql+psycopg://... or mysql+pymysql://... (README: Many workers)"
+        )
+    if config.mode == "baselines":
+        from search.baselines import select_for_reproduction
+
+        select_for_reproduction(config.dataset, config.baseline_ids)  # unknown ids fail here
+    study, storage, data, where = open_everything(config)
     print(
         f"study {study.study_name!r} in {where}; data {data.source} ({len(data.x_train)} train / "
         f"{len(data.x_val)} validation images)",
         flush=True,
     )
     if config.mode == "search":
-        _search(config, study, data, where)
+        if config.workers > 1:
+            from search.worker import run_workers
+
+            code = run_workers(config)
+            if code != 0:
+                return code
+        else:
+            from search.worker import search_stage
+
+            search_stage(config, study, storage, data, where)
         if not config.retrain:
+            _publish(config, study, storage)
             return 0
         from search.retrain import select_top, trial_candidates
 
         candidates = trial_candidates(select_top(study, config.retrain_top), config, data)
         if not candidates:
             print("retrain: no complete trial yet, nothing to retrain")
+            _publish(config, study, storage)
             return 0
     else:
         from search.retrain import baseline_candidates
@@ -218,72 +258,25 @@ def run(config: StudyConfig) -> int:
     from search.retrain import retrain_stage
 
     retrain_stage(config, study, storage, data, candidates)
-    write_report(study.study_name, config.storage, print_table=True)
+    out = write_report(study.study_name, config.storage, print_table=True)
+    _publish(config, study, storage, out / "report.json")
     return 0
 
 
-def _search(config: StudyConfig, study, data, where: str) -> None:
-    import optuna
-    import tensorflow as tf
+def _publish(config: StudyConfig, study, storage, report_json: Path | None = None) -> None:
+    """The study note and the best trials' learning curves, for optuna-dashboard."""
+    import json
 
-    from search.objective import Objective
-    from search.progress import Progress
-    from search.study import FINISHED, config_changes, count_finished
+    from search.note import publish
 
-    finished = count_finished(study)
+    report = json.loads(report_json.read_text()) if report_json else None
+    folder = default_artifact_dir(config.storage, config.artifact_dir)
+    attached = publish(study, storage, folder, report)
+    where = mask_url(config.storage)
     print(
-        f"search: {finished} finished trials, target {config.n_trials}; sampler "
-        f"{config.sampler}, pruner {config.pruner}, at most {config.max_epochs} epochs a trial",
-        flush=True,
+        f"dashboard: study note written, {len(attached)} new learning curves linked; inspect: "
+        f"python -m search.dashboard --study {study.study_name} --storage {where}"
     )
-    for change in config_changes(study, config):
-        print(f"note: this run differs from the study's recorded config: {change}", flush=True)
-    started = time.monotonic()
-    if finished >= config.n_trials:
-        print(
-            f"the study already has {finished} finished trials (target {config.n_trials}); "
-            "nothing to search. Raise --n-trials to search further."
-        )
-    else:
-        progress = Progress(
-            target=config.n_trials,
-            finished=finished,
-            max_epochs=config.max_epochs,
-            timeout=config.timeout,
-            space=config.space,
-        )
-        objective = Objective(config, data, epoch_hook=progress.on_epoch)
-        stop_at_target = optuna.study.MaxTrialsCallback(config.n_trials, states=FINISHED)
-        try:
-            study.optimize(
-                objective,
-                timeout=config.timeout,
-                callbacks=[progress, stop_at_target],
-                catch=(MemoryError, tf.errors.ResourceExhaustedError),
-                gc_after_trial=True,
-            )
-        finally:
-            progress.close()
-    _summary(study, time.monotonic() - started, where)
-
-
-def _summary(study, seconds: float, where: str) -> None:
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    counts = {state: sum(t.state == state for t in trials) for state in TrialState}
-    parts = ", ".join(f"{n} {s.name.lower()}" for s, n in counts.items() if n)
-    print(f"done in {seconds:.0f} s: {len(trials)} trials in the study ({parts or 'none'})")
-    try:
-        best = study.best_trial
-    except ValueError:
-        print("no completed trial yet")
-        return
-    print(
-        f"best: trial {best.number}, validation accuracy {best.value:.4f}, "
-        f"{best.user_attrs.get('n_params', 0):,} params, params {best.params}"
-    )
-    print(f"resume: run the same command again; inspect: optuna-dashboard {where}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

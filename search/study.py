@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import warnings
 
@@ -18,13 +19,15 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _COMPARED = ("max_epochs", "patience", "limit_train", "val_fraction", "split_seed", "space")
 
 
-def make_sampler(config: StudyConfig, n_existing: int) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    config: StudyConfig, n_existing: int, *, salt: int = 0
+) -> optuna.samplers.BaseSampler:
     """TPE (multivariate, grouped for the conditional per-layer parameters) or random.
 
     The seed is offset by the number of trials already in the study, so a resumed run does not
-    replay the first run's random draws.
+    replay the first run's random draws, and by `salt` so parallel workers draw differently.
     """
-    seed = config.seed + n_existing
+    seed = config.seed + n_existing + salt
     if config.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     with warnings.catch_warnings():
@@ -52,27 +55,37 @@ def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
 
 
 def open_study(
-    config: StudyConfig, storage: optuna.storages.BaseStorage, data_source: str
+    config: StudyConfig,
+    storage: optuna.storages.BaseStorage,
+    data_source: str,
+    *,
+    worker_index: int = 0,
 ) -> optuna.Study:
-    """Create the study or resume it; refuse a study that was made for another dataset."""
+    """Create the study or resume it; refuse a study that was made for another dataset.
+
+    A single worker on a study nobody else runs keeps the plain seed (reproducible); workers
+    that share a study mix in their index, or their process id when another worker is running
+    (another machine), so their random draws differ.
+    """
     existing = _existing_config(storage, config.study_name)
     if existing is not None and existing.get("dataset") not in (None, config.dataset):
         raise UsageError(
             f"study {config.study_name!r} in this storage searches {existing['dataset']!r}, "
             f"not {config.dataset!r}; choose another --study-name or the matching --study"
         )
-    n_existing = 0
+    n_existing, salt = 0, 7919 * worker_index
     if existing is not None:
-        n_existing = len(
-            storage.get_all_trials(
-                storage.get_study_id_from_name(config.study_name), deepcopy=False
-            )
+        trials = storage.get_all_trials(
+            storage.get_study_id_from_name(config.study_name), deepcopy=False
         )
+        n_existing = len(trials)
+        if any(t.state == TrialState.RUNNING for t in trials):
+            salt += os.getpid()
     study = optuna.create_study(
         storage=storage,
         study_name=config.study_name,
         direction="maximize",
-        sampler=make_sampler(config, n_existing),
+        sampler=make_sampler(config, n_existing, salt=salt),
         pruner=make_pruner(config),
         load_if_exists=True,
     )

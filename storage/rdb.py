@@ -1,10 +1,17 @@
 """Open an Optuna RDB storage after checking the database is there and reachable.
 
 The checks run before Optuna touches anything, so a bad URL never creates or alters tables.
+On PostgreSQL and MySQL/MariaDB, Optuna's table creation is serialized with a database lock:
+eight workers starting at once against an empty database would otherwise race on CREATE TABLE
+and on the schema-version row.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -16,30 +23,114 @@ from search.errors import StorageError
 from storage.urls import check_url, mask_secrets, mask_url
 
 CONNECT_TIMEOUT_SECONDS = 10
+INIT_LOCK_SECONDS = 120
+_INIT_LOCK_KEY = 0x5EA2C4  # any constant shared by every worker of this service
 _SQLITE_HEADER = b"SQLite format 3\x00"
+_log = logging.getLogger(__name__)
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An Optuna RDBStorage for `url`, or StorageError with one actionable line."""
+class ResilientRDBStorage(optuna.storages.RDBStorage):
+    """Optuna's RDBStorage whose heartbeat survives a database outage.
+
+    Optuna's heartbeat thread calls `record_heartbeat` in a loop and ends on the first exception;
+    the running trial would then look stale to other workers and be failed while it still
+    trains. Here a failed beat is logged and the next one tried at the usual interval.
+    """
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except SQLAlchemyError as exc:
+            _log.warning(
+                "heartbeat of trial %s not recorded (%s); trying again at the next beat",
+                trial_id,
+                type(exc).__name__,
+            )
+
+
+class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a trial whose worker stopped beating, with the retry in user attributes.
+
+    The new trial carries `retry_of` (the first failed trial's number) so the dashboard and
+    `search.status` show it; Optuna keeps the same in system attributes.
+    """
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        original = trial.system_attrs.get("failed_trial", trial.number)
+        marked = copy.deepcopy(trial)
+        marked.user_attrs = {**trial.user_attrs, "retry_of": original, "retry_reason": "stale"}
+        super().__call__(study, marked)
+
+
+def open_storage(
+    url: str, *, heartbeat_interval: int | None = None, max_retry: int = 2
+) -> optuna.storages.RDBStorage:
+    """An Optuna RDBStorage for `url`, or StorageError with one actionable line.
+
+    With `heartbeat_interval` (seconds), running trials beat; a trial whose worker stopped
+    beating for 2 intervals + 10 s is failed by the next worker that looks, and its
+    configuration retried (at most `max_retry` times) by Optuna's RetryHeartbeatStaleTrialCallback.
+    Without it, no heartbeat is kept (read-only tools, tests).
+    """
     parsed = check_url(url)
+    heartbeat: dict = {}
+    if heartbeat_interval is not None:
+        heartbeat = {
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": grace_period(heartbeat_interval),
+            "heartbeat_stale_trial_callback": RetryStaleTrial(max_retry=max_retry),
+        }
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite(parsed, url)
-        engine_kwargs: dict = {}
-    else:
-        # Both drivers (psycopg, pymysql) take connect_timeout: an unreachable server fails in
-        # seconds rather than minutes.
-        engine_kwargs = {
-            "pool_pre_ping": True,
-            "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
-        }
-        _check_server(url, engine_kwargs)
+        return _create(url, {}, heartbeat)
+    # Both drivers (psycopg, pymysql) take connect_timeout: an unreachable server fails in
+    # seconds rather than minutes. pool_pre_ping replaces connections a server restart broke.
+    engine_kwargs = {
+        "pool_pre_ping": True,
+        "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    }
+    engine = _connect(url, engine_kwargs)
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        with _init_lock(engine):
+            return _create(url, engine_kwargs, heartbeat)
+    finally:
+        engine.dispose()
+
+
+def grace_period(heartbeat_interval: int) -> int:
+    """Seconds without a beat before a running trial counts as stale."""
+    return 2 * heartbeat_interval + 10
+
+
+def _create(url: str, engine_kwargs: dict, heartbeat: dict) -> optuna.storages.RDBStorage:
+    try:
+        return ResilientRDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
     except (SQLAlchemyError, RuntimeError, ValueError) as exc:
         # RuntimeError: Optuna's schema-version check ("run optuna storage upgrade").
         raise StorageError(
             f"cannot open Optuna storage at {mask_url(url)}: {_first_line(exc, url)}"
         ) from None
+
+
+@contextlib.contextmanager
+def _init_lock(engine: sqlalchemy.Engine) -> Iterator[None]:
+    """Hold a server-side lock while Optuna creates its tables and version row."""
+    if engine.dialect.name == "postgresql":
+        lock = "SELECT pg_advisory_lock(:key)"
+        unlock = "SELECT pg_advisory_unlock(:key)"
+        params: dict = {"key": _INIT_LOCK_KEY}
+    else:  # mysql, mariadb
+        lock = "SELECT GET_LOCK(:key, :seconds)"
+        unlock = "SELECT RELEASE_LOCK(:key)"
+        params = {"key": f"optuna-init-{_INIT_LOCK_KEY}", "seconds": INIT_LOCK_SECONDS}
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text(lock), params)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(SQLAlchemyError):
+                connection.execute(sqlalchemy.text(unlock), params)
+                connection.commit()
 
 
 def _check_sqlite(parsed: URL, url: str) -> None:
@@ -65,7 +156,8 @@ def _check_sqlite(parsed: URL, url: str) -> None:
             )
 
 
-def _check_server(url: str, engine_kwargs: dict) -> None:
+def _connect(url: str, engine_kwargs: dict) -> sqlalchemy.Engine:
+    """An engine whose server answered; StorageError naming the problem otherwise."""
     try:
         engine = sqlalchemy.create_engine(url, **engine_kwargs)
     except (SQLAlchemyError, ImportError) as exc:
@@ -77,12 +169,12 @@ def _check_server(url: str, engine_kwargs: dict) -> None:
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text("SELECT 1"))
     except SQLAlchemyError as exc:
+        engine.dispose()
         raise StorageError(
             f"cannot reach database {mask_url(url)}: {_first_line(exc, url)}; check the server "
             "is running, the host, port, user, password and database name"
         ) from None
-    finally:
-        engine.dispose()
+    return engine
 
 
 def _first_line(exc: BaseException, url: str) -> str:
