@@ -12,9 +12,10 @@ Hence the default host 127.0.0.1 and a warning for anything else.
 1. HTTP: every request other than GET/HEAD/OPTIONS is answered 403 (every write route of the
    dashboard, and only those, uses POST/PUT/DELETE);
 2. artifacts: the artifact store is wrapped so `write` and `remove` raise;
-3. database: SQLite is opened read-only by SQLite itself (`mode=ro`); a PostgreSQL or MySQL
-   session is opened with read-only transactions. A server session setting is a client-side
-   choice, so the command also says how to create a read-only role, the real guarantee there.
+3. database (`storage.readonly`): SQLite is opened read-only by SQLite itself (`mode=ro`); a
+   PostgreSQL or MySQL session is opened with read-only transactions. A server session setting
+   is a client-side choice, so the command also says how to create a read-only role, the real
+   guarantee there.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import quote
 from wsgiref.simple_server import WSGIServer, make_server
 
-from search.errors import StorageError, UsageError
+from search.cli import Parser, whole_number
+from search.errors import UsageError
 from storage.urls import check_url, default_artifact_dir, mask_secrets, mask_url
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ PROG = "search.dashboard"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CONNECT_TIMEOUT_SECONDS = 10
 READ_ONLY_REASON = "this dashboard was started with --read-only: nothing can be changed"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -83,14 +83,6 @@ def refuse_writes(app: WSGIApp) -> WSGIApp:
     return guarded
 
 
-def read_only_sqlite_url(database: str) -> str:
-    """A SQLAlchemy URL that opens the SQLite file through SQLite's own read-only mode."""
-    path = Path(database).expanduser().resolve()
-    # Quoted twice: SQLAlchemy unquotes the URL's database part once, and SQLite must then still
-    # get an escaped URI filename, or a '#' in the path would cut it short (and `mode=ro` with it).
-    return f"sqlite:///file:{quote(quote(str(path)))}?mode=ro&uri=true"
-
-
 def read_only_role_advice(url: str) -> str:
     """What to do on a server database for a read-only guarantee that does not rely on us."""
     parsed = check_url(url)
@@ -116,57 +108,13 @@ def read_only_role_advice(url: str) -> str:
 
 def open_dashboard_storage(url: str, *, read_only: bool) -> optuna.storages.RDBStorage:
     """The study storage; never creates a database, read-only where asked."""
-    parsed = check_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if not database or database == ":memory:" or not Path(database).expanduser().is_file():
-            raise StorageError(
-                f"no SQLite database file {database!r}; check --storage (it must name an "
-                "existing study database, e.g. sqlite:///studies.db)"
-            )
-    if not read_only:
-        from storage.rdb import open_storage
+    from storage.rdb import open_storage
+    from storage.readonly import open_read_only, require_existing_database
 
-        return open_storage(url)
-    if parsed.get_backend_name() == "sqlite":
-        return _rdb_storage(read_only_sqlite_url(parsed.database), {}, shown_url=url)
-    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-    if parsed.get_backend_name() == "postgresql":
-        connect_args["options"] = "-c default_transaction_read_only=on"
-    else:  # mysql, mariadb
-        connect_args["init_command"] = "SET SESSION TRANSACTION READ ONLY"
-    return _rdb_storage(url, {"pool_pre_ping": True, "connect_args": connect_args}, shown_url=url)
-
-
-def _rdb_storage(url: str, engine_kwargs: dict, *, shown_url: str) -> optuna.storages.RDBStorage:
-    import optuna
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        # A read-only database cannot take Optuna's CREATE TABLE; an Optuna database has them.
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, skip_table_creation=True
-        )
-    except (SQLAlchemyError, RuntimeError, ValueError, ImportError) as exc:
-        cause = getattr(exc, "orig", None) or exc
-        lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
-        first = mask_secrets(lines[0] if lines else type(cause).__name__, shown_url)
-        raise StorageError(
-            f"cannot open Optuna storage at {mask_url(shown_url)} read-only: {first}"
-        ) from None
-
-
-def find_study_id(storage: optuna.storages.BaseStorage, name: str, shown_url: str) -> int:
-    """The study's id, or a UsageError naming the studies that do exist."""
-    try:
-        return storage.get_study_id_from_name(name)
-    except KeyError:
-        names = sorted(s.study_name for s in storage.get_all_studies())
-        known = ", ".join(repr(n) for n in names[:10]) + (" ..." if len(names) > 10 else "")
-        raise UsageError(
-            f"no study named {name!r} in {mask_url(shown_url)}; "
-            + (f"studies there: {known}" if names else "it holds no study yet")
-        ) from None
+    if read_only:
+        return open_read_only(url)
+    require_existing_database(url)  # open_storage would create a missing SQLite file
+    return open_storage(url)
 
 
 def build_app(
@@ -222,35 +170,21 @@ def study_url(host: str, port: int, study_id: int) -> str:
     return f"http://{shown}:{port}/dashboard/studies/{study_id}"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (and exit status 2, as argparse)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = whole_number(text)
     if not 0 < value < 65536:
         raise argparse.ArgumentTypeError(f"{text} is not a TCP port (1-65535)")
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=f"python -m {PROG}",
         description="Open a study in optuna-dashboard, with its artifacts (no authentication).",
     )
     flag = parser.add_argument
     flag("--study", required=True, metavar="NAME", help="name of the study in the storage")
-    flag(
-        "--storage",
-        metavar="URL",
-        help="SQLAlchemy URL; default: env SEARCH_STORAGE, else sqlite:///studies.db",
-    )
+    parser.add_storage_flag()
     flag("--host", default=DEFAULT_HOST, help=f"address to listen on; default {DEFAULT_HOST}")
     flag("--port", type=_port, default=DEFAULT_PORT, help=f"port; default {DEFAULT_PORT}")
     flag(
@@ -271,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     url = args.storage or default_storage()
+    # Imported after the flags are parsed, so --help and a usage error need not load Optuna.
+    from storage.readonly import find_study_id
+
     try:
         storage = open_dashboard_storage(url, read_only=args.read_only)
         study_id = find_study_id(storage, args.study, url)

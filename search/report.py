@@ -7,7 +7,6 @@ and PNG plots to reports/NAME/ and prints the table.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import math
@@ -17,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from search.cli import Parser
 from search.errors import UsageError
 from storage.urls import mask_secrets, mask_url
 
@@ -361,13 +361,9 @@ def _markdown(report: dict[str, Any], rows: list[list[str]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from search.config import default_storage
 
-    parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__.splitlines()[0])
+    parser = Parser(prog=f"python -m {PROG}", description=__doc__.splitlines()[0])
     parser.add_argument("--study", required=True, metavar="NAME", help="study name")
-    parser.add_argument(
-        "--storage",
-        metavar="URL",
-        help="SQLAlchemy URL; default: env SEARCH_STORAGE, else sqlite:///studies.db",
-    )
+    parser.add_storage_flag()
     parser.add_argument("--out", metavar="DIR", help="output folder; default reports/NAME/")
     args = parser.parse_args(argv)
     storage = args.storage or default_storage()

@@ -11,28 +11,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from search.cli import Parser, positive_int, whole_number
 from search.config import PRESETS, PRUNERS, SAMPLERS, StudyConfig, default_data_dir, default_storage
 from search.errors import UsageError
 from storage.urls import check_url, default_artifact_dir, mask_secrets, mask_url
 
 PROG = "search.run"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (and exit status 2, as argparse)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive whole number")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -46,10 +30,7 @@ def _positive_float(text: str) -> float:
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} must be zero or positive")
     return value
@@ -57,7 +38,7 @@ def _seed(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     d = PRESETS["fashion"]
-    parser = _Parser(
+    parser = Parser(
         prog=f"python -m {PROG}",
         description="Search dense Keras networks with Optuna; every run resumes the stored study.",
         # Wide enough that every flag's help stays on one line.
@@ -65,15 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     flag = parser.add_argument
     flag("--study", required=True, choices=sorted(PRESETS), help="preset: dataset and space")
-    flag(
-        "--storage",
-        metavar="URL",
-        help="SQLAlchemy URL; default: env SEARCH_STORAGE, else sqlite:///studies.db",
-    )
+    parser.add_storage_flag()
     flag("--study-name", metavar="NAME", help="study name in the storage; default: the preset")
     flag(
         "--n-trials",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="target of finished (complete + "
         f"pruned) trials in the study, across runs and workers; default {d.n_trials}",
@@ -88,20 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--pruner", choices=PRUNERS, help="rule that stops weak trials early; default hyperband")
     flag(
         "--max-epochs",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"epochs a trial may run at most (the pruner's max resource); default {d.max_epochs}",
     )
     flag(
         "--patience",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="a trial stops after N epochs "
         f"without a validation-accuracy gain; default {d.patience}",
     )
     flag(
         "--limit-train",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="use only N training-file images, 10%% of them for validation (quick runs)",
     )
@@ -114,26 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--seed", type=_seed, metavar="N", help="seed of the sampler and of Keras; default 0")
     flag(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="worker processes on this machine sharing the study (server database); default 1",
     )
     flag(
         "--heartbeat",
-        type=_positive_int,
+        type=positive_int,
         metavar="SECONDS",
         help=f"seconds between trial heartbeats (silent trials are retried); default {d.heartbeat}",
     )
     flag("--no-retrain", action="store_true", help="skip retraining the best trials afterwards")
     flag(
         "--retrain-top",
-        type=_positive_int,
+        type=positive_int,
         metavar="K",
         help=f"retrain the K best distinct configurations; default {d.retrain_top}",
     )
     flag(
         "--seeds",
-        type=_positive_int,
+        type=positive_int,
         metavar="S",
         help=f"seeds per retrained configuration or reproduced baseline; default {d.seeds}",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
@@ -9,6 +10,7 @@ import warnings
 
 import optuna
 from optuna.trial import TrialState
+from sqlalchemy.exc import IntegrityError
 
 from search.config import StudyConfig
 from search.errors import UsageError
@@ -95,12 +97,19 @@ def open_study(
         )
     # A reproduction of baselines may create the study; its search records the config.
     if config.mode == "search" and "config" not in study.user_attrs:
-        study.set_user_attr("config", config.to_dict())
-        study.set_user_attr("versions", package_versions())
-        study.set_user_attr("git_revision", git_revision())
-        study.set_user_attr("data_source", data_source)
-        study.set_user_attr("created_at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-        study.set_user_attr("created_on", socket.gethostname())
+        records = {
+            "config": config.to_dict(),
+            "versions": package_versions(),
+            "git_revision": git_revision(),
+            "data_source": data_source,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "created_on": socket.gethostname(),
+        }
+        for key, value in records.items():
+            # Workers started together on a new study race to write the same records; the
+            # database's unique key lets one win, and the loser's copy is the same anyway.
+            with contextlib.suppress(IntegrityError):
+                study.set_user_attr(key, value)
     return study
 
 

@@ -26,6 +26,8 @@ CONNECT_TIMEOUT_SECONDS = 10
 INIT_LOCK_SECONDS = 120
 _INIT_LOCK_KEY = 0x5EA2C4  # any constant shared by every worker of this service
 _SQLITE_HEADER = b"SQLite format 3\x00"
+# What to check when a database server does not answer.
+SERVER_HINT = "check the server is running, the host, port, user, password and database name"
 _log = logging.getLogger(__name__)
 
 
@@ -108,7 +110,7 @@ def _create(url: str, engine_kwargs: dict, heartbeat: dict) -> optuna.storages.R
     except (SQLAlchemyError, RuntimeError, ValueError) as exc:
         # RuntimeError: Optuna's schema-version check ("run optuna storage upgrade").
         raise StorageError(
-            f"cannot open Optuna storage at {mask_url(url)}: {_first_line(exc, url)}"
+            f"cannot open Optuna storage at {mask_url(url)}: {first_line(exc, url)}"
         ) from None
 
 
@@ -158,26 +160,37 @@ def _check_sqlite(parsed: URL, url: str) -> None:
 
 def _connect(url: str, engine_kwargs: dict) -> sqlalchemy.Engine:
     """An engine whose server answered; StorageError naming the problem otherwise."""
-    try:
-        engine = sqlalchemy.create_engine(url, **engine_kwargs)
-    except (SQLAlchemyError, ImportError) as exc:
-        raise StorageError(
-            f"cannot use storage URL {mask_url(url)}: {_first_line(exc, url)}; "
-            "check the driver name (postgresql+psycopg, mysql+pymysql)"
-        ) from None
+    engine = make_engine(url, engine_kwargs)
     try:
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text("SELECT 1"))
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StorageError(
-            f"cannot reach database {mask_url(url)}: {_first_line(exc, url)}; check the server "
-            "is running, the host, port, user, password and database name"
+            f"cannot reach database {mask_url(url)}: {first_line(exc, url)}; {SERVER_HINT}"
         ) from None
     return engine
 
 
-def _first_line(exc: BaseException, url: str) -> str:
+def make_engine(
+    url: str, engine_kwargs: dict, *, shown_url: str | None = None
+) -> sqlalchemy.Engine:
+    """SQLAlchemy's engine for `url`, not yet connected; StorageError when the driver is wrong.
+
+    `shown_url` is the URL the user gave, named in the message when `url` is a rewritten form
+    of it (a read-only SQLite URI, say).
+    """
+    shown = url if shown_url is None else shown_url
+    try:
+        return sqlalchemy.create_engine(url, **engine_kwargs)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StorageError(
+            f"cannot use storage URL {mask_url(shown)}: {first_line(exc, shown)}; "
+            "check the driver name (postgresql+psycopg, mysql+pymysql)"
+        ) from None
+
+
+def first_line(exc: BaseException, url: str) -> str:
     """The driver's own message, first line only, without SQLAlchemy's boilerplate or secrets."""
     cause = getattr(exc, "orig", None) or exc
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]

@@ -96,3 +96,60 @@ needs_real_mnist = pytest.mark.skipif(
     not (REAL_MNIST / "train-images-idx3-ubyte.gz").is_file(),
     reason=f"real MNIST files not in {REAL_MNIST} (set SEARCH_TEST_MNIST_DIR)",
 )
+
+
+# --- real database servers (PostgreSQL, MariaDB) for the tests of shared storage -------------
+
+SERVERS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/{db}",
+    "mysql": "mysql+pymysql://root@127.0.0.1:3306/{db}",
+}
+_ADMIN_DB = {"postgresql": "test", "mysql": "test"}
+
+
+def _admin_engine(kind: str):
+    import sqlalchemy as sa
+
+    return sa.create_engine(
+        SERVERS[kind].format(db=_ADMIN_DB[kind]),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,  # a fresh connection each time: tests restart the server
+        connect_args={"connect_timeout": 5},
+    )
+
+
+@pytest.fixture(params=sorted(SERVERS))
+def server_url(request) -> str:
+    """A fresh, empty database on a real local server, dropped afterwards."""
+    yield from _fresh_database(request.param)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    yield from _fresh_database("postgresql")
+
+
+def _fresh_database(kind: str):
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"search_t_{uuid.uuid4().hex[:10]}"
+    engine = _admin_engine(kind)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        pytest.skip(f"{kind} server at 127.0.0.1 is unreachable ({type(exc.orig).__name__})")
+    try:
+        yield SERVERS[kind].format(db=name)
+    finally:
+        drop = (
+            f"DROP DATABASE {name} WITH (FORCE)"
+            if kind == "postgresql"
+            else f"DROP DATABASE {name}"
+        )
+        with engine.connect() as connection:
+            connection.execute(sa.text(drop))
+        engine.dispose()

@@ -1,0 +1,272 @@
+"""Several workers sharing one study on real PostgreSQL and MariaDB servers.
+
+Each test makes and drops its own database (tests/conftest.py). Models and data are tiny: the
+point is the storage, the heartbeats and the retries, not the training.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.conftest import ROOT, run_cli, write_dataset
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _load(url: str, name: str = "fashion") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def _assert_intact(study: optuna.Study) -> None:
+    numbers = sorted(t.number for t in study.trials)
+    assert numbers == list(range(len(numbers))), "trial numbers unique and contiguous"
+    assert not [t.number for t in study.trials if t.state == TrialState.RUNNING], "no zombie"
+    for trial in study.trials:
+        if trial.state in FINISHED:
+            assert trial.intermediate_values, f"trial {trial.number} kept its epochs"
+            assert "n_params" in trial.user_attrs
+        if trial.state == TrialState.COMPLETE:
+            assert trial.value == max(trial.intermediate_values.values())
+
+
+def test_workers_share_one_study_and_stop_at_the_target(server_url, data_dir):
+    result = run_cli(
+        "--study",
+        "fashion",
+        "--storage",
+        server_url,
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        "2",
+        "--n-trials",
+        "6",
+        "--max-epochs",
+        "1",
+        "--no-retrain",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    study = _load(server_url)
+    _assert_intact(study)
+    finished = len(study.get_trials(states=FINISHED))
+    assert 6 <= finished <= 7, "target met, overshoot at most workers - 1"
+    workers = {t.user_attrs["worker"] for t in study.trials}
+    assert len(workers) == 2, f"both workers ran trials: {workers}"
+
+
+def test_workers_on_sqlite_are_refused_with_a_pointer_to_a_server(tmp_path, data_dir):
+    db = tmp_path / "s.db"
+    result = run_cli(
+        "--study",
+        "fashion",
+        "--storage",
+        f"sqlite:///{db}",
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        "2",
+    )
+    assert result.returncode == 2
+    assert "postgresql" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not db.exists()
+
+
+def _start_and_open(url: str, barrier, results, index: int) -> None:
+    """One of eight processes opening the same empty database at the same moment."""
+    try:
+        from search.config import PRESETS
+        from search.study import open_study
+        from storage import open_storage
+
+        config = PRESETS["fashion"].with_overrides(storage=url)
+        barrier.wait(timeout=60)
+        storage = open_storage(url, heartbeat_interval=10)
+        study = open_study(config, storage, "synthetic", worker_index=index)
+        trial = study.ask()
+        study.tell(trial, 0.5 + index / 100)
+        results.put((index, "ok"))
+    except BaseException as exc:  # noqa: BLE001 - the parent reports whatever went wrong
+        results.put((index, f"{type(exc).__name__}: {exc}"))
+
+
+def test_eight_workers_starting_at_once_on_an_empty_database(server_url):
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(8), context.Queue()
+    processes = [
+        context.Process(target=_start_and_open, args=(server_url, barrier, results, i))
+        for i in range(8)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = dict(results.get(timeout=120) for _ in processes)
+    for process in processes:
+        process.join(timeout=60)
+    assert outcomes == {i: "ok" for i in range(8)}, outcomes
+    study = _load(server_url)
+    assert sorted(t.number for t in study.trials) == list(range(8))
+    assert optuna.get_all_study_names(server_url) == ["fashion"], "one study, created once"
+
+
+def _search_command(url: str, data: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "search.run",
+        "--study",
+        "fashion",
+        "--storage",
+        url,
+        "--data-dir",
+        str(data),
+        "--pruner",
+        "none",
+        "--no-retrain",
+        *extra,
+    ]
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
+
+
+def _running_trial(url: str, pids: set[int]) -> optuna.trial.FrozenTrial | None:
+    try:
+        study = _load(url)
+    except KeyError:
+        return None
+    for trial in study.get_trials(states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker", "")
+        if worker and int(worker.rsplit(":", 1)[1]) in pids and trial.intermediate_values:
+            return trial
+    return None
+
+
+def test_kill_minus_9_of_one_worker_fails_and_retries_its_trial(postgres_url, tmp_path):
+    # Trials of a few seconds each, so that one can be killed while it trains.
+    data = write_dataset(tmp_path / "data", n_train=3000, n_test=50)
+    argv = [
+        sys.executable,
+        "-m",
+        "search.run",
+        "--study",
+        "fashion",
+        "--storage",
+        postgres_url,
+        "--data-dir",
+        str(data),
+        "--n-trials",
+        "14",
+        "--max-epochs",
+        "4",
+        "--pruner",
+        "none",
+        "--heartbeat",
+        "1",
+        "--no-retrain",
+        "--timeout",
+        "400",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
+    logs = [open(tmp_path / f"w{i}.log", "w") for i in range(3)]  # noqa: SIM115
+    workers = [
+        subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        for log in logs
+    ]
+    pids = {w.pid for w in workers}
+    try:
+        deadline, victim = time.monotonic() + 180, None
+        while victim is None and time.monotonic() < deadline:
+            victim = _running_trial(postgres_url, pids)
+            time.sleep(0.3)
+        assert victim is not None, "a trial was seen running"
+        killed_pid = int(victim.user_attrs["worker"].rsplit(":", 1)[1])
+        os.kill(killed_pid, signal.SIGKILL)
+        killed_at = time.time()
+        for worker in workers:
+            worker.wait(timeout=400)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+        for log in logs:
+            log.close()
+    survivors = [w.returncode for w in workers if w.pid != killed_pid]
+    assert survivors == [0, 0], [Path(log.name).read_text()[-1500:] for log in logs]
+    study = _load(postgres_url)
+    _assert_intact(study)
+    assert study.trials[victim.number].state == TrialState.FAIL, "the killed trial is FAIL"
+    retries = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
+    assert len(retries) == 1 and retries[0].state in FINISHED, "its configuration was retried"
+    assert retries[0].params == victim.params
+    assert len(study.get_trials(states=FINISHED)) >= 14
+    delay = retries[0].datetime_start.timestamp() - killed_at
+    print(f"\nkill -9 to retry start: {delay:.1f} s (heartbeat 1 s, grace 12 s)")
+
+
+@pytest.mark.slow
+def test_database_restart_during_a_study_loses_no_finished_trial(postgres_url, tmp_path):
+    data = write_dataset(tmp_path / "data", n_train=2000, n_test=50)
+    argv = [
+        sys.executable,
+        "-m",
+        "search.run",
+        "--study",
+        "fashion",
+        "--storage",
+        postgres_url,
+        "--data-dir",
+        str(data),
+        "--n-trials",
+        "16",
+        "--max-epochs",
+        "3",
+        "--pruner",
+        "none",
+        "--heartbeat",
+        "2",
+        "--no-retrain",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        before = []
+        while time.monotonic() < deadline:
+            try:
+                before = [
+                    (t.number, t.state, t.value)
+                    for t in _load(postgres_url).trials
+                    if t.state in FINISHED
+                ]
+            except Exception:  # noqa: BLE001 - the study may not exist yet
+                before = []
+            if len(before) >= 3:
+                break
+            time.sleep(0.5)
+        assert len(before) >= 3
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+            check=True,
+            timeout=120,
+        )
+        worker.wait(timeout=600)
+    text = log.read_text()
+    assert worker.returncode == 0, text[-3000:]
+    study = _load(postgres_url)
+    after = {t.number: (t.number, t.state, t.value) for t in study.trials}
+    for number, state, value in before:
+        assert after[number] == (number, state, value), f"finished trial {number} unchanged"
+    assert len(study.get_trials(states=FINISHED)) >= 16
+    print("\n".join(line for line in text.splitlines() if "database" in line.lower()))
