@@ -86,7 +86,9 @@ def search_stage(
                     gc_after_trial=True,
                 )
                 break
-            except _DB_ERRORS as exc:
+            except Exception as exc:
+                if not _caused_by_database(exc):
+                    raise
                 print(
                     f"{prefix}database error ({type(exc).__name__}); finished trials are stored."
                     f" Waiting up to {DB_WAIT_SECONDS} s for {where} to answer",
@@ -103,6 +105,23 @@ def search_stage(
     finally:
         progress.close()
     _summary(study, time.monotonic() - started, where, prefix)
+
+
+def _caused_by_database(exc: BaseException) -> bool:
+    """Whether a database error is anywhere in the exception's chain.
+
+    Optuna does not always let the database error itself through: when the database goes away
+    while a trial is being told, its clean-up hits an UnboundLocalError whose context is the
+    StorageInternalError (optuna/study/_optimize.py, _run_trial).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _DB_ERRORS):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def wait_for_database(storage: optuna.storages.BaseStorage, seconds: float) -> bool:
