@@ -74,11 +74,14 @@ def tiny_split() -> Split:
     return Split(x[:300], labels[:300], x[300:], labels[300:], source="synthetic")
 
 
+def clean_env() -> dict[str, str]:
+    """The environment without the caller's SEARCH_* settings, for tests of the defaults."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`python -m search.run ARGS` in a fresh process, from the repository root."""
-    # The caller's SEARCH_* settings must not leak into a test of the defaults.
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
-    full_env.update(env or {})
+    full_env = {**clean_env(), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "search.run", *args],
         cwd=ROOT,

@@ -18,7 +18,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import ROOT, run_cli, write_dataset
+from tests.conftest import ROOT, clean_env, run_cli, write_dataset
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -135,10 +135,6 @@ def _search_command(url: str, data: Path, *extra: str) -> list[str]:
     ]
 
 
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
-
-
 def _running_trial(url: str, pids: set[int]) -> optuna.trial.FrozenTrial | None:
     try:
         study = _load(url)
@@ -154,29 +150,19 @@ def _running_trial(url: str, pids: set[int]) -> optuna.trial.FrozenTrial | None:
 def test_kill_minus_9_of_one_worker_fails_and_retries_its_trial(postgres_url, tmp_path):
     # Trials of a few seconds each, so that one can be killed while it trains.
     data = write_dataset(tmp_path / "data", n_train=3000, n_test=50)
-    argv = [
-        sys.executable,
-        "-m",
-        "search.run",
-        "--study",
-        "fashion",
-        "--storage",
+    argv = _search_command(
         postgres_url,
-        "--data-dir",
-        str(data),
+        data,
         "--n-trials",
         "14",
         "--max-epochs",
         "4",
-        "--pruner",
-        "none",
         "--heartbeat",
         "1",
-        "--no-retrain",
         "--timeout",
         "400",
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
+    )
+    env = clean_env()
     logs = [open(tmp_path / f"w{i}.log", "w") for i in range(3)]  # noqa: SIM115
     workers = [
         subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -216,27 +202,10 @@ def test_kill_minus_9_of_one_worker_fails_and_retries_its_trial(postgres_url, tm
 @pytest.mark.slow
 def test_database_restart_during_a_study_loses_no_finished_trial(postgres_url, tmp_path):
     data = write_dataset(tmp_path / "data", n_train=2000, n_test=50)
-    argv = [
-        sys.executable,
-        "-m",
-        "search.run",
-        "--study",
-        "fashion",
-        "--storage",
-        postgres_url,
-        "--data-dir",
-        str(data),
-        "--n-trials",
-        "16",
-        "--max-epochs",
-        "3",
-        "--pruner",
-        "none",
-        "--heartbeat",
-        "2",
-        "--no-retrain",
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
+    argv = _search_command(
+        postgres_url, data, "--n-trials", "16", "--max-epochs", "3", "--heartbeat", "2"
+    )
+    env = clean_env()
     log = tmp_path / "run.log"
     with open(log, "w") as out:
         worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
