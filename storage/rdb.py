@@ -42,7 +42,8 @@ class ResilientRDBStorage(optuna.storages.RDBStorage):
     def record_heartbeat(self, trial_id: int) -> None:
         try:
             super().record_heartbeat(trial_id)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+            # Optuna wraps most database errors in StorageInternalError.
             _log.warning(
                 "heartbeat of trial %s not recorded (%s); trying again at the next beat",
                 trial_id,

@@ -239,3 +239,15 @@ def test_database_restart_during_a_study_loses_no_finished_trial(postgres_url, t
         assert after[number] == (number, state, value), f"finished trial {number} unchanged"
     assert len(study.get_trials(states=FINISHED)) >= 16
     print("\n".join(line for line in text.splitlines() if "database" in line.lower()))
+
+
+def test_heartbeat_survives_a_failed_beat(tmp_path, monkeypatch):
+    from storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'h.db'}", heartbeat_interval=1)
+
+    def outage(self, trial_id):
+        raise optuna.exceptions.StorageInternalError("database is locked")
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "record_heartbeat", outage)
+    storage.record_heartbeat(1)  # logged, not raised: the heartbeat thread keeps beating
