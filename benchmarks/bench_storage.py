@@ -1,0 +1,532 @@
+"""Storage throughput and latency under many simulated workers, on SQLite, PostgreSQL and MariaDB.
+
+No training: each worker process runs Optuna's per-trial storage traffic as `study.optimize`
+would with the service's storage (`storage.open_storage` with heartbeats): the heartbeat stale
+check, ask, one suggest_float, three reports, a few ms of "work" while the heartbeat thread
+runs, and tell. Every call is timed; errors are counted by kind; afterwards the stored trial
+numbers are checked (unique, contiguous, none lost). Each backend and worker count gets a fresh
+database, created and dropped by this script.
+
+    python benchmarks/bench_storage.py --quick
+    python benchmarks/bench_storage.py --backends postgresql mysql --workers 1 8 32 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import queue
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import _record
+import numpy as np
+import optuna
+import sqlalchemy as sa
+from optuna.storages._heartbeat import get_heartbeat_thread
+from optuna.trial import TrialState
+
+from storage import open_storage
+from storage.rdb import first_line
+
+BACKENDS = ("sqlite", "postgresql", "mysql")
+# The servers of tests/conftest.py; the database named here is only used to create and drop
+# the benchmark's own databases.
+ADMIN_URLS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "mysql": "mysql+pymysql://root@127.0.0.1:3306/test",
+}
+PHASES = ("stale", "ask", "report", "tell")  # timed calls, in trial order
+STUDY = "bench_storage"
+N_REPORTS = 3
+QUICK = {"workers": [1, 8], "trials_per_worker": 20}
+FULL = {"workers": [1, 8, 32, 64], "trials_per_worker": 50}
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one worker process needs (picklable: workers are spawned)."""
+
+    url: str
+    n_trials: int
+    sleep_seconds: float
+    heartbeat: int | None
+    sampler: str
+
+
+@dataclass
+class Row:
+    backend: str
+    n_workers: int
+    skipped: str = ""  # reason, when the row was not run
+    n_opened: int = 0  # workers whose storage opened
+    attempted: int = 0
+    told: int = 0
+    startup_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PHASES})
+    errors: Counter = field(default_factory=Counter)
+    check: str = ""  # "PASS" or "FAIL: why"
+    states: str = ""
+
+
+# --- one worker process ------------------------------------------------------------------------
+
+
+def _error_kind(phase: str, exc: BaseException, url: str) -> str:
+    """`phase: Type: driver message`; Optuna's StorageInternalError says only "during the
+    commit", so the database error it wraps is named instead."""
+    name = type(exc).__name__
+    if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+        name = f"StorageInternalError from {type(exc).__name__}"
+    return f"{phase}: {name}: {first_line(exc, url)[:160]}"
+
+
+def _timed(record: dict, phase: str, call, *args, **kwargs):
+    """Run `call`, adding its duration in ms to the phase's latencies when it succeeds."""
+    start = time.perf_counter()
+    result = call(*args, **kwargs)
+    record["latencies"][phase].append((time.perf_counter() - start) * 1000.0)
+    return result
+
+
+def _one_trial(study: optuna.Study, job: Job, record: dict) -> None:
+    """One trial's storage traffic, in the order optuna/study/_optimize.py:_run_trial makes it."""
+    record["attempted"] += 1
+    if job.heartbeat is not None:
+        try:
+            _timed(record, "stale", optuna.storages.fail_stale_trials, study)
+        except Exception as exc:  # the benchmark counts every failure by kind and goes on
+            record["errors"][_error_kind("stale", exc, job.url)] += 1
+    try:
+        trial = _timed(record, "ask", study.ask)
+    except Exception as exc:
+        record["errors"][_error_kind("ask", exc, job.url)] += 1
+        return
+    record["numbers"].append(trial.number)
+    phase = "suggest"
+    try:
+        with get_heartbeat_thread(trial._trial_id, study._storage):
+            x = trial.suggest_float("x", -1.0, 1.0)
+            phase = "report"
+            for step in range(N_REPORTS):
+                _timed(record, "report", trial.report, x * x + 1.0 / (step + 1), step)
+            time.sleep(job.sleep_seconds)
+        phase = "tell"
+        _timed(record, "tell", study.tell, trial, x * x)
+        record["completed"].append(trial.number)
+    except Exception as exc:
+        record["errors"][_error_kind(phase, exc, job.url)] += 1
+        with contextlib.suppress(Exception):
+            study.tell(trial, state=TrialState.FAIL)
+
+
+def _worker(job: Job, index: int, ready, start, results) -> None:
+    """Entry point of a spawned worker: open the storage, wait for the common start, run."""
+    warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize", etc.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    record: dict = {
+        "index": index,
+        "attempted": 0,
+        "numbers": [],
+        "completed": [],
+        "latencies": {p: [] for p in PHASES},
+        "errors": Counter(),
+        "start": 0.0,
+        "end": 0.0,
+    }
+
+    def count_thread_death(hook: threading.ExceptHookArgs) -> None:
+        # Optuna's heartbeat thread ends on its first exception: count it, skip the traceback.
+        name = hook.thread.name if hook.thread is not None else ""
+        where = "heartbeat thread died" if "heartbeat" in name else "a thread died"
+        record["errors"][_error_kind(where, hook.exc_value, job.url)] += 1
+
+    threading.excepthook = count_thread_death
+    try:
+        storage = open_storage(job.url, heartbeat_interval=job.heartbeat)
+        sampler = (
+            optuna.samplers.TPESampler(seed=index)
+            if job.sampler == "tpe"
+            else optuna.samplers.RandomSampler(seed=index)
+        )
+        study = optuna.load_study(study_name=STUDY, storage=storage, sampler=sampler)
+    except Exception as exc:
+        record["errors"][_error_kind("open", exc, job.url)] += 1
+        ready.put(index)
+        results.put(record)
+        return
+    record["opened"] = True
+    ready.put(index)
+    start.wait()
+    # time.monotonic is CLOCK_MONOTONIC on Linux: one clock for every process of the machine.
+    record["start"] = time.monotonic()
+    for _ in range(job.n_trials):
+        _one_trial(study, job, record)
+    record["end"] = time.monotonic()
+    storage.engine.dispose()
+    results.put(record)
+
+
+# --- the driver ----------------------------------------------------------------------------------
+
+
+class Unreachable(Exception):
+    """The backend's server did not answer; its rows are skipped with this reason."""
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str, admin_url: str | None) -> Iterator[str]:
+    """A new, empty database (a temp file for SQLite), removed afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="bench_storage_") as folder:
+            yield f"sqlite:///{Path(folder) / 'bench.db'}"
+        return
+    admin = sa.make_url(admin_url)
+    engine = sa.create_engine(
+        admin,
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+        connect_args={"connect_timeout": 5},
+    )
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        shown = admin.render_as_string(hide_password=True)
+        raise Unreachable(
+            f"{backend} server at {shown} unreachable: {first_line(exc, admin_url)}"
+        ) from None
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        force = " WITH (FORCE)" if backend == "postgresql" else ""
+        with engine.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE {name}{force}"))
+        engine.dispose()
+
+
+def _collect(box, processes: list, n: int, deadline: float) -> list:
+    """Up to n items from a queue; stops early when every process has exited or at deadline."""
+    items: list = []
+    while len(items) < n and time.monotonic() < deadline:
+        try:
+            items.append(box.get(timeout=1.0))
+        except queue.Empty:
+            if all(p.exitcode is not None for p in processes):
+                with contextlib.suppress(queue.Empty):
+                    while len(items) < n:
+                        items.append(box.get(timeout=0.5))
+                break
+    return items
+
+
+def run_row(backend: str, n_workers: int, args: argparse.Namespace, job_args: dict) -> Row:
+    row = Row(backend, n_workers)
+    with fresh_database(backend, args.admin_urls.get(backend)) as url:
+        storage = open_storage(url)  # creates Optuna's tables once, before the workers
+        study = optuna.create_study(study_name=STUDY, storage=storage)
+        job = Job(url=url, **job_args)
+        context = multiprocessing.get_context("spawn")
+        ready, results, start = context.Queue(), context.Queue(), context.Event()
+        processes = [
+            context.Process(target=_worker, args=(job, i, ready, start, results), daemon=True)
+            for i in range(n_workers)
+        ]
+        began = time.monotonic()
+        deadline = began + args.timeout
+        for process in processes:
+            process.start()
+        _collect(ready, processes, n_workers, deadline)
+        row.startup_seconds = time.monotonic() - began
+        go = time.monotonic()
+        start.set()
+        records = _collect(results, processes, n_workers, deadline)
+        for process in processes:
+            process.join(timeout=max(1.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.terminate()
+                process.join()
+        lost = n_workers - len(records)
+        if lost:
+            row.errors[f"{lost} worker(s) reported nothing (crashed or timed out)"] += lost
+        ends = [r["end"] for r in records if r["end"]]
+        row.wall_seconds = (max(ends) if ends else time.monotonic()) - go
+        for record in records:
+            row.n_opened += "opened" in record
+            row.attempted += record["attempted"]
+            row.told += len(record["completed"])
+            row.errors.update(record["errors"])
+            for phase in PHASES:
+                row.latencies[phase] += record["latencies"][phase]
+        row.check, row.states = check_numbers(storage, study, records, lost)
+        storage.engine.dispose()
+    return row
+
+
+def check_numbers(
+    storage: optuna.storages.BaseStorage, study: optuna.Study, records: list, lost: int
+) -> tuple[str, str]:
+    """PASS when stored trial numbers are unique and 0..n-1, and no worker's trial is lost."""
+    trials = storage.get_all_trials(study._study_id, deepcopy=False)
+    numbers = [t.number for t in trials]
+    distinct = set(numbers)
+    asked = [n for r in records for n in r["numbers"]]
+    told = {n for r in records for n in r["completed"]}
+    complete = {t.number for t in trials if t.state == TrialState.COMPLETE}
+    problems = []
+    if len(numbers) != len(distinct):
+        problems.append(f"{len(numbers) - len(distinct)} duplicate numbers stored")
+    if distinct != set(range(len(distinct))):
+        problems.append(f"{len(set(range(len(distinct))) - distinct)} gaps in the numbers")
+    if len(asked) != len(set(asked)):
+        problems.append(f"{len(asked) - len(set(asked))} numbers handed to two workers")
+    if set(asked) - distinct:
+        problems.append(f"{len(set(asked) - distinct)} asked numbers not stored")
+    if told - complete:
+        problems.append(f"{len(told - complete)} told trials not COMPLETE")
+    if lost:
+        problems.append(f"{lost} workers lost")
+    counts = Counter(t.state.name.lower() for t in trials)
+    states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    return ("FAIL: " + "; ".join(problems) if problems else "PASS"), states
+
+
+# --- output --------------------------------------------------------------------------------------
+
+HEADERS = (
+    "backend",
+    "workers",
+    "trials told/attempted",
+    "start-up s",
+    "wall s",
+    "trials/s",
+    "stale check p50/p99 ms",
+    "ask p50/p99 ms",
+    "report p50/p99 ms",
+    "tell p50/p99 ms",
+    "errors",
+    "numbers",
+)
+
+
+def _percentiles(values: list[float]) -> str:
+    if not values:
+        return "-"
+    p50, p99 = np.percentile(values, [50, 99])
+    return f"{p50:.1f} / {p99:.1f}"
+
+
+def table_rows(rows: list[Row]) -> list[list[str]]:
+    out = []
+    for row in rows:
+        if row.skipped:
+            out.append([row.backend, str(row.n_workers), *["-"] * 9, "SKIPPED"])
+            continue
+        rate = row.told / row.wall_seconds if row.wall_seconds > 0 else 0.0
+        workers = str(row.n_workers)
+        if row.n_opened < row.n_workers:
+            workers += f" ({row.n_workers - row.n_opened} could not open)"
+        out.append(
+            [
+                row.backend,
+                workers,
+                f"{row.told}/{row.attempted}",
+                f"{row.startup_seconds:.1f}",
+                f"{row.wall_seconds:.2f}",
+                f"{rate:.1f}",
+                *(_percentiles(row.latencies[p]) for p in PHASES),
+                str(sum(row.errors.values())),
+                row.check,
+            ]
+        )
+    return out
+
+
+def details(rows: list[Row]) -> list[str]:
+    lines = []
+    for row in rows:
+        name = f"{row.backend}, {row.n_workers} workers"
+        if row.skipped:
+            lines.append(f"- {name}: skipped: {row.skipped}")
+            continue
+        lines.append(f"- {name}: stored trials {row.states or 'none'}")
+        for kind, count in row.errors.most_common():
+            lines.append(f"  - {count} x {kind}")
+    return lines
+
+
+def conditions(args: argparse.Namespace) -> str:
+    beat = f"every {args.heartbeat} s" if args.heartbeat else "off"
+    return (
+        f"Each worker is a spawned process running {args.trials_per_worker} trials; a trial = "
+        f"heartbeat stale check, ask, suggest_float, {N_REPORTS} x report, {args.sleep_ms} ms "
+        f"sleep (the heartbeat thread running), tell. {args.sampler} sampler; heartbeat {beat}; "
+        "storages opened by storage.open_storage. Latencies: successful calls only, pooled over "
+        "all workers, in milliseconds. wall s: common start signal to the last worker's end "
+        "(process start-up excluded, shown as start-up s); trials/s = told trials / wall s. "
+        "numbers: stored trial numbers unique and 0..n-1, every asked number stored, every "
+        "told trial COMPLETE."
+    )
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/bench_storage.py",
+        description=(
+            "Trials per second, ask/report/tell latency percentiles, errors by kind and a "
+            "trial-number check for N simulated worker processes on SQLite, PostgreSQL and "
+            "MariaDB (no training). Each backend and worker count runs on a fresh database "
+            "that the script creates and drops. Exit status 1 when a trial-number check fails."
+        ),
+    )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=BACKENDS,
+        default=list(BACKENDS),
+        help="storages to measure: sqlite (a temp file), postgresql, mysql (MariaDB). "
+        "A server that does not answer is reported as skipped. Default: all three",
+    )
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        nargs="+",
+        type=_positive_int,
+        default=None,
+        help=f"worker process counts, one row each (default {FULL['workers']}, "
+        f"with --quick {QUICK['workers']})",
+    )
+    parser.add_argument(
+        "--trials-per-worker",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help=f"trials each worker runs (default {FULL['trials_per_worker']}, "
+        f"with --quick {QUICK['trials_per_worker']})",
+    )
+    parser.add_argument(
+        "--sleep-ms",
+        metavar="MS",
+        type=float,
+        default=5.0,
+        help="simulated work inside each trial, in milliseconds (default 5)",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        metavar="SECONDS",
+        type=int,
+        default=10,
+        help="heartbeat interval in seconds given to open_storage, as search.run's --heartbeat "
+        "(default 10, the service's); 0 turns heartbeats and the stale check off",
+    )
+    parser.add_argument(
+        "--sampler",
+        choices=("random", "tpe"),
+        default="random",
+        help="sampler of the workers: random keeps the sampler's own cost out of ask; tpe reads "
+        "every finished trial on each ask as the service's sampler does (default random)",
+    )
+    parser.add_argument(
+        "--postgresql-admin-url",
+        metavar="URL",
+        default=ADMIN_URLS["postgresql"],
+        help="URL of an existing PostgreSQL database used only to CREATE and DROP the "
+        f"benchmark's databases (default {ADMIN_URLS['postgresql']})",
+    )
+    parser.add_argument(
+        "--mysql-admin-url",
+        metavar="URL",
+        default=ADMIN_URLS["mysql"],
+        help="the same for MySQL/MariaDB (default " + ADMIN_URLS["mysql"] + ")",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=600.0,
+        help="seconds one row (one backend and worker count, start-up included) may take "
+        "before its workers are stopped and the row fails (default 600)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a run of under 2 minutes: workers {QUICK['workers']}, "
+        f"{QUICK['trials_per_worker']} trials per worker",
+    )
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="print only; do not append the results to benchmarks/RESULTS.md",
+    )
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    preset = QUICK if args.quick else FULL
+    args.workers = args.workers or preset["workers"]
+    args.trials_per_worker = args.trials_per_worker or preset["trials_per_worker"]
+    if args.heartbeat < 0 or args.sleep_ms < 0:
+        print("--heartbeat and --sleep-ms must not be negative", file=sys.stderr)
+        return 2
+    args.admin_urls = {"postgresql": args.postgresql_admin_url, "mysql": args.mysql_admin_url}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    job_args = {
+        "n_trials": args.trials_per_worker,
+        "sleep_seconds": args.sleep_ms / 1000.0,
+        "heartbeat": args.heartbeat or None,
+        "sampler": args.sampler,
+    }
+    rows: list[Row] = []
+    for backend in args.backends:
+        skipped = ""
+        for n_workers in args.workers:
+            if skipped:
+                rows.append(Row(backend, n_workers, skipped=skipped))
+                continue
+            print(f"{backend}: {n_workers} workers ...", flush=True)
+            try:
+                rows.append(run_row(backend, n_workers, args, job_args))
+            except Unreachable as exc:
+                skipped = str(exc)
+                print(f"{backend}: skipped: {skipped}", flush=True)
+                rows.append(Row(backend, n_workers, skipped=skipped))
+    table = _record.markdown_table(HEADERS, table_rows(rows))
+    body = "\n".join([conditions(args), "", table, "", *details(rows)])
+    print()
+    print(body)
+    if not args.no_record:
+        path = _record.append_results("bench_storage", body)
+        print(f"\nappended to {path}")
+    failed = [r for r in rows if not r.skipped and r.check != "PASS"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
