@@ -13,38 +13,30 @@ import platform
 import shlex
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "RESULTS.md"
-# The packages whose versions decide the figures (tensorflow-cpu is TensorFlow's Linux wheel).
 # Other work on a shared machine shifts timings: the load when the script started is recorded.
 LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-PACKAGES = ("optuna", "sqlalchemy", "keras", "tensorflow", "tensorflow-cpu", "psycopg", "pymysql")
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def git_revision() -> str:
-    # The project's own helper: commit plus "+dirty" when tracked files differ.
-    from search.metadata import git_revision as revision
-
-    return revision()
 
 
 def command_line() -> str:
     """The command exactly as typed, interpreter included."""
     return shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
+
+
+def package_versions() -> dict[str, str]:
+    from search.metadata import package_versions as versions  # the study's own record
+
+    return versions()
+
+
+def git_revision() -> str:
+    from search.metadata import git_revision as revision  # commit, "+dirty" if files differ
+
+    return revision()
 
 
 def environment_lines() -> list[str]:

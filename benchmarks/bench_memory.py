@@ -23,6 +23,8 @@ from pathlib import Path
 import _record
 import numpy as np
 
+from search.cli import positive_int
+
 CHECKPOINTS = (1, 10, 50, 100, 200)
 BASE_TRIAL = 10  # growth is measured from here: warm-up allocations are not a leak
 DEFAULT_DATA = _record.ROOT.parent / "shared" / "data" / "fashion-mnist"
@@ -176,14 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--n-trials",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"trials to run (default 200, with --quick {QUICK_TRIALS})",
     )
     parser.add_argument(
         "--limit-train",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=2000,
         help="training-file images used, 10%% of them for validation (default 2000)",
     )
@@ -241,16 +243,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="print only; do not append to benchmarks/RESULTS.md nor write memory.png",
     )
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 
+from search.cli import positive_int
 from storage import open_storage
 from storage.rdb import first_line
 
@@ -407,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         metavar="N",
         nargs="+",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"worker process counts, one row each (default {FULL['workers']}, "
         f"with --quick {QUICK['workers']})",
@@ -415,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--trials-per-worker",
         metavar="N",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"trials each worker runs (default {FULL['trials_per_worker']}, "
         f"with --quick {QUICK['trials_per_worker']})",
@@ -475,16 +476,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="print only; do not append the results to benchmarks/RESULTS.md",
     )
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

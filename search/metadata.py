@@ -15,6 +15,8 @@ PACKAGES = (
     "optuna-integration",
     "numpy",
     "sqlalchemy",
+    "psycopg",
+    "pymysql",
 )
 
 
