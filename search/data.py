@@ -3,8 +3,9 @@
 Where the files are looked for, in order:
 1. `--data-dir` / env SEARCH_DATA_DIR: a folder with the four standard files (gz or raw);
    when given, it must hold them (no silent fallback to a download);
-2. for fashion only, /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist);
-3. Keras' own `keras.datasets.<name>.load_data()`, which downloads on a connected machine.
+2. for fashion, /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist);
+3. a shared/data/<fashion-mnist|mnist> folder beside the checkout (../shared/data);
+4. Keras' own `keras.datasets.<name>.load_data()`, which downloads on a connected machine.
 
 The search only ever sees the training file, split 90/10; the test file is read only by
 `load_test`, which the retrain/evaluation stage calls.
@@ -24,7 +25,13 @@ import numpy as np
 from search.errors import DataError
 
 DATASETS = ("fashion", "mnist")
-DEBIAN_DIRS = {"fashion": Path("/usr/share/datasets/fashion-mnist")}
+_SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+# Local copies looked for, in order, when no --data-dir is given: Debian's package, then a
+# shared/data folder beside the checkout (the team's machines keep the IDX files there).
+LOCAL_DIRS = {
+    "fashion": (Path("/usr/share/datasets/fashion-mnist"), _SHARED / "fashion-mnist"),
+    "mnist": (_SHARED / "mnist",),
+}
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -130,10 +137,10 @@ def _load_part(dataset: str, data_dir: str | None, part: str) -> tuple[np.ndarra
             raise DataError(f"data folder {folder} does not exist; {HOW_TO_PROVIDE}")
         images, labels = _read_part(folder, part)
         return images, labels, str(folder.resolve())
-    debian = DEBIAN_DIRS.get(dataset)
-    if debian is not None and _find(debian, FILES[part][0]) is not None:
-        images, labels = _read_part(debian, part)
-        return images, labels, str(debian)
+    for folder in LOCAL_DIRS[dataset]:
+        if _find(folder, FILES[part][0]) is not None:
+            images, labels = _read_part(folder, part)
+            return images, labels, str(folder)
     return _download(dataset, part)
 
 

@@ -100,3 +100,13 @@ def test_load_split_reads_the_real_fashion_files():
     assert sorted(np.unique(split.y_train)) == list(range(10))
     x_test, y_test = load_test("fashion", str(REAL_FASHION))
     assert x_test.shape == (10_000, 28, 28, 1) and len(y_test) == 10_000
+
+
+def test_load_split_without_data_dir_uses_the_first_local_copy(tmp_path, monkeypatch):
+    import search.data
+
+    empty, copy = tmp_path / "empty", write_dataset(tmp_path / "copy")
+    empty.mkdir()
+    monkeypatch.setitem(search.data.LOCAL_DIRS, "mnist", (empty, copy))
+    split = load_split("mnist", None, limit_train=200)
+    assert split.source == str(copy), "the folder without files is skipped"
