@@ -176,6 +176,7 @@ def build_report(study_name: str, storage_url: str) -> dict[str, Any]:
         "retrained": retrained,
         "warnings": edge_warnings(study),
         "_study": study,  # for the plots; dropped before writing JSON
+        "_groups": groups,  # the stored runs, for the learning curves; dropped likewise
     }
 
 
@@ -294,6 +295,7 @@ def write_report(
 
     report = build_report(study_name, storage_url)
     study = report.pop("_study")
+    groups = report.pop("_groups")
     out = Path(out_dir) if out_dir else Path("reports") / study_name
     out.mkdir(parents=True, exist_ok=True)
     plots = [
@@ -301,11 +303,12 @@ def write_report(
         plot_accuracy_vs_params(report, out / "accuracy_vs_params.png"),
     ]
     if report["retrained"]:
-        best_run = max(report["retrained"][0]["runs"], key=lambda run: run["test_accuracy"])
+        best = report["retrained"][0]
+        best_run = max(groups[("trial", best["config_key"])], key=lambda r: r.test_accuracy)
         plots.append(
             plot_learning_curves(
-                _history_of(storage_url, study_name, report["retrained"][0], best_run),
-                f"{report['retrained'][0]['label']} seed {best_run['seed']}",
+                best_run.history,
+                f"{best['label']} seed {best_run.seed}",
                 out / "learning_curves.png",
             )
         )
@@ -319,19 +322,6 @@ def write_report(
             print(warning)
         print(f"report: {out / 'report.md'} (and report.json, {len(report['plots'])} plots)")
     return out
-
-
-def _history_of(storage_url: str, study_name: str, entry: dict, run: dict) -> dict:
-    from storage.results import ResultStore
-
-    store = ResultStore(storage_url)
-    try:
-        for record in store.runs(study_name, kind="trial"):
-            if record.config_key == entry["config_key"] and record.seed == run["seed"]:
-                return record.history
-    finally:
-        store.close()
-    return {}
 
 
 def _markdown(report: dict[str, Any], rows: list[list[str]]) -> str:

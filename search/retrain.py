@@ -28,11 +28,11 @@ from optuna.trial import FrozenTrial, TrialState
 from models import build_dense
 from search.config import StudyConfig
 from search.data import Split
+from search.objective import VALIDATION_BATCH  # one evaluation batch for search and retrain
 from search.space import params_from_stored
 from storage.results import ResultStore, RunRecord
 from storage.urls import default_artifact_dir
 
-VALIDATION_BATCH = 1024
 DASHBOARD_TRIAL_ARTIFACTS = "dashboard:artifacts:"  # optuna_dashboard.artifact._backend's key
 
 
