@@ -59,6 +59,9 @@ class StudyConfig:
     val_fraction: float = 0.1
     workers: int = 1  # worker processes on this machine sharing the storage
     heartbeat: int = 10  # seconds between a running trial's heartbeats
+    # A worker process hands over to a fresh one after this many trials: TensorFlow keeps
+    # about 5 MB per trained model however it is cleared (benchmarks/RESULTS.md, bench_memory).
+    trials_per_process: int = 40
     retrain: bool = True
     retrain_top: int = 3  # distinct best configurations retrained after the search
     seeds: int = 3  # seeds per retrained configuration (and per reproduced baseline)
@@ -94,6 +97,10 @@ class StudyConfig:
         if self.heartbeat < 1:
             raise ValueError(
                 f"--heartbeat must be a positive number of seconds, got {self.heartbeat}"
+            )
+        if self.trials_per_process < 1:
+            raise ValueError(
+                f"--trials-per-process must be a positive integer, got {self.trials_per_process}"
             )
         if self.retrain_top < 1:
             raise ValueError(f"--retrain-top must be a positive integer, got {self.retrain_top}")

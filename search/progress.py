@@ -36,11 +36,13 @@ class Progress:
         space: SearchSpace,
         prefix: str = "",
         bar: bool = True,
+        run_start: tuple[float, int] | None = None,
     ) -> None:
-        self.target, self.start_finished = target, finished
-        self.finished = finished
+        """`run_start`: (time.time(), finished trials) when the run began, for a worker process
+        that takes over from another: elapsed time and ETA then cover the whole run."""
+        self.started, self.start_finished = run_start or (time.time(), finished)
+        self.target, self.finished = target, finished
         self.max_epochs, self.timeout, self.space = max_epochs, timeout, space
-        self.started = time.monotonic()
         self.prefix = prefix
         self.bar = tqdm(
             total=target,
@@ -68,7 +70,7 @@ class Progress:
     def eta_seconds(self) -> float | None:
         """Seconds until the target, from this run's pace; capped by what the timeout leaves."""
         done = self.finished - self.start_finished
-        elapsed = time.monotonic() - self.started
+        elapsed = time.time() - self.started
         eta = None
         if done > 0:
             eta = elapsed / done * max(self.target - self.finished, 0)
@@ -98,7 +100,7 @@ class Progress:
         except ValueError:
             best = "best -"
         eta = self.eta_seconds()
-        elapsed = _duration(time.monotonic() - self.started)
+        elapsed = _duration(time.time() - self.started)
         return (
             f"{self.prefix}[{self.finished}/{self.target} {elapsed} "
             f"eta {_duration(eta) if eta is not None else '?'}] trial {trial.number:>3} "

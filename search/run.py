@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"seconds between trial heartbeats (silent trials are retried); default {d.heartbeat}",
     )
+    flag(
+        "--trials-per-process",
+        type=positive_int,
+        metavar="N",
+        help="a worker process hands over to a fresh one after N trials (frees TensorFlow's "
+        f"memory); default {d.trials_per_process}",
+    )
     flag("--no-retrain", action="store_true", help="skip retraining the best trials afterwards")
     flag(
         "--retrain-top",
@@ -151,6 +158,7 @@ def resolve_config(args: argparse.Namespace) -> StudyConfig:
             seed=args.seed,
             workers=args.workers,
             heartbeat=args.heartbeat,
+            trials_per_process=args.trials_per_process,
             retrain=False if args.no_retrain else None,
             retrain_top=args.retrain_top,
             seeds=args.seeds,
@@ -207,16 +215,11 @@ def run(config: StudyConfig) -> int:
         flush=True,
     )
     if config.mode == "search":
-        if config.workers > 1:
-            from search.worker import run_workers
+        from search.worker import run_search
 
-            code = run_workers(config)
-            if code != 0:
-                return code
-        else:
-            from search.worker import search_stage
-
-            search_stage(config, study, storage, data, where)
+        code = run_search(config, study, storage)
+        if code != 0:
+            return code
         if not config.retrain:
             _publish(config, study, storage)
             return 0
