@@ -9,6 +9,12 @@ import keras
 
 from models.params import ModelParams
 
+# Train steps per call into TensorFlow: the same updates, far fewer Python round trips. On the
+# 2-core machine 32 made epochs 1.2x to 2x faster for every measured shape (784-128-10 1.73x,
+# 784-512-512-10 1.63x, 784-380-210-10 1.19x, 784-1024x3-10 2.05x; benchmarks/RESULTS.md,
+# bench_training 2026-11-21).
+STEPS_PER_EXECUTION = 32
+
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
     """The three optimizers of the search space; SGD always with classical momentum 0.9."""
@@ -28,14 +34,17 @@ def build_dense(
     *,
     jit_compile: bool = False,
     optimizer: keras.optimizers.Optimizer | None = None,
+    steps_per_execution: int = STEPS_PER_EXECUTION,
 ) -> keras.Model:
     """A compiled Keras model for integer labels (sparse categorical cross-entropy).
 
     optimizer, when given, replaces make_optimizer(params.optimizer, params.learning_rate): the
     documented baselines need Keras' defaults (SGD without momentum), not the search's SGD.
 
-    jit_compile defaults to False: on a 2-core CPU XLA was 1.2x faster for some shapes and
-    2x to 5x slower for others (784-64-10, 784-512-10), so plain graph mode is the safe choice.
+    jit_compile defaults to False: on the 2-core CPU XLA made 784-512-512-10 and
+    784-1024x3-10 up to 1.75x faster but 784-128-10 2.8x and 784-380-210-10 (batch 256) 8x
+    slower (bench_training, 2026-11-21): a slowdown that large on common shapes outweighs the
+    gain on big ones.
     """
     init = {"kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}
     model = keras.Sequential(name="dense")
@@ -52,5 +61,6 @@ def build_dense(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return model
