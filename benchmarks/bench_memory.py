@@ -1,10 +1,15 @@
-"""Resident memory of one worker over many small trials of the service's real objective.
+"""Resident memory of one search worker over many small trials, two ways side by side.
 
-The worker is this process: the service's `Objective`, sampler and pruner (`search.study`), the
-study in a SQLite file opened by `storage.open_storage` with heartbeats (or in memory), driven by
-`study.optimize` with `gc_after_trial=True` as `search.worker` does. RSS is read after every
-trial from /proc/self/status (VmRSS; psutil only where /proc is missing). The figure that
-matters is the growth from trial 10 (start-up, graph tracing and caches done) to the last trial.
+- `service`: `python -m search.run` as users run it (one worker, SQLite study): training
+  happens in worker processes that hand over to a fresh one every `--trials-per-process`
+  trials. RSS is the sum over the run's processes (the `search.run` process, its current worker
+  and multiprocessing's helper), read from /proc when each trial's line is printed.
+- `in-process`: the service's `Objective`, sampler and pruner driven by `study.optimize` in
+  this very process with `gc_after_trial=True`, for as many trials: what TensorFlow keeps per
+  trained model when a process never ends.
+
+The figure that matters is the growth from trial 10 (start-up, graph tracing and caches done)
+to the highest RSS seen after it.
 
     python benchmarks/bench_memory.py --quick
     python benchmarks/bench_memory.py --n-trials 200
@@ -14,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,28 +31,119 @@ import _record
 import numpy as np
 
 from search.cli import positive_int
+from search.config import PRESETS
 
 CHECKPOINTS = (1, 10, 50, 100, 200)
 BASE_TRIAL = 10  # growth is measured from here: warm-up allocations are not a leak
+PRESET_TRIALS_PER_PROCESS = PRESETS["fashion"].trials_per_process
 DEFAULT_DATA = _record.ROOT.parent / "shared" / "data" / "fashion-mnist"
-QUICK_TRIALS = 20
+QUICK_TRIALS = 16
+QUICK_LIMIT_TRAIN = 1000
+QUICK_TRIALS_PER_PROCESS = 6
+MODES = ("service", "in-process")
+TRIAL_LINE = re.compile(r"\] trial +\d+ (\w+)")  # search.progress's line per finished trial
 BYTES_PER_MB = 1_000_000
 
 
-def rss_mb() -> float:
-    """This process's resident set size in MB (10^6 bytes)."""
+def rss_mb(pid: int | str = "self") -> float:
+    """A process's resident set size in MB (10^6 bytes); 0 when it has just ended."""
     try:
-        with open("/proc/self/status") as handle:
+        with open(f"/proc/{pid}/status") as handle:
             for line in handle:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024 / BYTES_PER_MB  # the kernel's kB = KiB
-    except FileNotFoundError:
-        pass
+    except (FileNotFoundError, ProcessLookupError):
+        if pid != "self":
+            return 0.0
     try:
         import psutil
     except ImportError:
         raise SystemExit("no /proc/self/status and no psutil: cannot read RSS here") from None
     return psutil.Process().memory_info().rss / BYTES_PER_MB
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living process below `pid`, from the parent ids in /proc/*/stat."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def measure_service(
+    args: argparse.Namespace, workdir: Path
+) -> tuple[list[float], float, list[str], str]:
+    """`python -m search.run` for n trials: RSS of all its processes as each trial ends."""
+    folder = Path(args.data_dir)
+    has_files = (folder / "train-images-idx3-ubyte.gz").is_file()
+    command = [
+        sys.executable,
+        "-m",
+        "search.run",
+        "--study",
+        "fashion",
+        "--storage",
+        f"sqlite:///{workdir / 'service.db'}",
+        "--n-trials",
+        str(args.n_trials),
+        "--max-epochs",
+        "1",
+        "--limit-train",
+        str(args.limit_train),
+        "--sampler",
+        args.sampler,
+        "--seed",
+        str(args.seed),
+        "--timeout",
+        "86400",
+        "--trials-per-process",
+        str(args.trials_per_process),
+        "--no-retrain",
+        *(["--data-dir", str(folder)] if has_files else []),
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        command,
+        cwd=_record.ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    rss: list[float] = []
+    states: list[str] = []
+    before, tail = 0.0, []
+    for line in process.stdout:
+        tail = [*tail[-20:], line.rstrip()]
+        if not before and line.startswith("study "):  # data loaded, storage open, no worker yet
+            before = rss_mb(process.pid)
+        match = TRIAL_LINE.search(line)
+        if match:
+            rss.append(rss_mb(process.pid) + sum(rss_mb(p) for p in descendants(process.pid)))
+            states.append(match.group(1).lower())
+            _print_checkpoint(len(rss), args.n_trials, rss[-1], "service")
+    if process.wait() != 0 or len(rss) < args.n_trials:
+        joined = "\n".join(tail)
+        raise SystemExit(
+            f"search.run ended with {process.returncode} after {len(rss)} trials:\n{joined}"
+        )
+    source = str(folder) if has_files else "the service's default lookup"
+    return rss, before, states, source
+
+
+def _print_checkpoint(n: int, total: int, value: float, mode: str) -> None:
+    if n in CHECKPOINTS or n == total:
+        print(f"{mode}: trial {n}: RSS {value:.1f} MB", flush=True)
 
 
 def synthetic_split(n: int, seed: int = 0):
@@ -73,11 +171,12 @@ def load_data(args: argparse.Namespace):
     return synthetic_split(args.limit_train, seed=args.seed)
 
 
-def measure(args: argparse.Namespace, workdir: Path) -> tuple[list[float], float, list[str], str]:
+def measure_in_process(
+    args: argparse.Namespace, workdir: Path
+) -> tuple[list[float], float, list[str], str]:
     """RSS after each trial, RSS before the first, each trial's state, and the data source."""
     import optuna
 
-    from search.config import PRESETS
     from search.objective import Objective
     from search.study import open_study
     from storage import open_storage
@@ -108,8 +207,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[list[float], float
     def sample(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         rss.append(rss_mb())
         states.append(trial.state.name.lower())
-        if len(rss) in CHECKPOINTS or len(rss) == args.n_trials:
-            print(f"trial {len(rss)}: RSS {rss[-1]:.1f} MB", flush=True)
+        _print_checkpoint(len(rss), args.n_trials, rss[-1], "in-process")
 
     import tensorflow as tf
 
@@ -124,11 +222,23 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[list[float], float
     return rss, before, states, data.source
 
 
-def checkpoint_rows(rss: list[float]) -> list[list[str]]:
-    n = len(rss)
-    base = rss[min(BASE_TRIAL, n) - 1]
+def checkpoint_rows(curves: dict[str, list[float]]) -> list[list[str]]:
+    """Per checkpoint trial: RSS and change since trial 10 of every mode."""
+    n = min(len(rss) for rss in curves.values())
     marks = sorted({c for c in CHECKPOINTS if c <= n} | {n})
-    return [[str(t), f"{rss[t - 1]:.1f}", f"{rss[t - 1] - base:+.1f}"] for t in marks]
+    rows = []
+    for t in marks:
+        row = [str(t)]
+        for rss in curves.values():
+            row += [f"{rss[t - 1]:.1f}", f"{rss[t - 1] - rss[min(BASE_TRIAL, n) - 1]:+.1f}"]
+        rows.append(row)
+    return rows
+
+
+def growth_mb(rss: list[float]) -> float:
+    """Highest RSS after trial 10 minus RSS at trial 10."""
+    base = min(BASE_TRIAL, len(rss)) - 1
+    return max(rss[base:]) - rss[base]
 
 
 def slope_mb_per_trial(rss: list[float]) -> float:
@@ -139,22 +249,19 @@ def slope_mb_per_trial(rss: list[float]) -> float:
     return float(np.polyfit(np.arange(len(tail)), tail, 1)[0])
 
 
-def plot(rss: list[float], target_mb: float, path: Path, title: str) -> None:
+def plot(curves: dict[str, list[float]], target_mb: float, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # files only
     import matplotlib.pyplot as plt
 
-    trials = np.arange(1, len(rss) + 1)
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(trials, rss, marker=".", markersize=3, linewidth=1, label="RSS after the trial")
-    base = rss[min(BASE_TRIAL, len(rss)) - 1]
-    ax.axhline(
-        base + target_mb,
-        color="tab:red",
-        linestyle="--",
-        label=f"trial {BASE_TRIAL} + {target_mb:.0f} MB (target)",
-    )
+    for (mode, rss), color in zip(curves.items(), ("tab:blue", "tab:orange"), strict=False):
+        trials = np.arange(1, len(rss) + 1)
+        ax.plot(trials, rss, marker=".", markersize=3, linewidth=1, color=color, label=mode)
+        base = rss[min(BASE_TRIAL, len(rss)) - 1]
+        ax.axhline(base + target_mb, color=color, linestyle="--", linewidth=0.8)
+    ax.plot([], [], color="grey", linestyle="--", label=f"trial {BASE_TRIAL} + {target_mb:.0f} MB")
     ax.set_xlabel("trial")
     ax.set_ylabel("resident memory (MB)")
     ax.set_title(title, fontsize=9)
@@ -169,10 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python benchmarks/bench_memory.py",
         description=(
-            "Resident memory (RSS) of one search worker over N one-epoch trials of the "
-            "service's objective, sampler and pruner; prints RSS at trials 1, 10, 50, 100, 200 "
-            "and the growth from trial 10 to the end against a target, and plots RSS per trial. "
-            "Exit status 1 when the growth exceeds the target."
+            "Resident memory (RSS) of one search worker over N one-epoch trials, as the service "
+            "runs them (python -m search.run, worker processes replaced every "
+            "--trials-per-process trials) and in one never-ending process; prints RSS at "
+            "trials 1, 10, 50, 100, 200 and the growth after trial 10 against a target, and "
+            "plots RSS per trial. Exit status 1 when the first mode's growth exceeds the target."
         ),
     )
     parser.add_argument(
@@ -186,8 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit-train",
         metavar="N",
         type=positive_int,
-        default=2000,
-        help="training-file images used, 10%% of them for validation (default 2000)",
+        default=None,
+        help="training-file images used, 10%% of them for validation (default 2000; with "
+        f"--quick {QUICK_LIMIT_TRAIN})",
     )
     parser.add_argument(
         "--data-dir",
@@ -202,11 +311,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="use synthetic images even when the real files are there",
     )
     parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=MODES,
+        default=list(MODES),
+        help="service (search.run's worker processes) and/or in-process (default both)",
+    )
+    parser.add_argument(
+        "--trials-per-process",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help="service mode: search.run's --trials-per-process (default the service's, "
+        f"{PRESET_TRIALS_PER_PROCESS}; with --quick {QUICK_TRIALS_PER_PROCESS})",
+    )
+    parser.add_argument(
         "--storage",
         choices=("sqlite", "memory"),
         default="sqlite",
-        help="where the study lives: sqlite (a temp file, opened by storage.open_storage "
-        "with the service's heartbeat) or memory (Optuna's InMemoryStorage). Default sqlite",
+        help="in-process mode: where the study lives: sqlite (a temp file, opened by "
+        "storage.open_storage with the service's heartbeat) or memory (Optuna's "
+        "InMemoryStorage). Default sqlite",
     )
     parser.add_argument(
         "--sampler",
@@ -235,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"a run of under 2 minutes: {QUICK_TRIALS} trials",
+        help=f"a run of under 2 minutes: {QUICK_TRIALS} trials of {QUICK_LIMIT_TRAIN} images per "
+        f"mode, a fresh worker process every {QUICK_TRIALS_PER_PROCESS} trials",
     )
     parser.add_argument(
         "--no-record",
@@ -248,37 +374,60 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.n_trials = args.n_trials or (QUICK_TRIALS if args.quick else 200)
+    args.limit_train = args.limit_train or (QUICK_LIMIT_TRAIN if args.quick else 2000)
+    args.trials_per_process = args.trials_per_process or (
+        QUICK_TRIALS_PER_PROCESS if args.quick else PRESET_TRIALS_PER_PROCESS
+    )
     if args.limit_train < 20:
         print("--limit-train must be at least 20 images (10% go to validation)", file=sys.stderr)
         return 2
     plot_path = args.plot or (None if args.no_record else _record.HERE / "memory.png")
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench_memory_") as folder:
-        rss, before, states, source = measure(args, Path(folder))
-    seconds = time.monotonic() - started
-    n = len(rss)
-    base = rss[min(BASE_TRIAL, n) - 1]
-    growth = rss[-1] - base
-    verdict = "PASS" if growth <= args.target_mb else "FAIL"
-    counts = {s: states.count(s) for s in sorted(set(states))}
+    measures = {"service": measure_service, "in-process": measure_in_process}
+    curves: dict[str, list[float]] = {}
+    lines = []
+    for mode in args.modes:
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="bench_memory_") as folder:
+            rss, before, states, source = measures[mode](args, Path(folder))
+        curves[mode] = rss
+        counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
+        how = (
+            f"python -m search.run, a fresh worker process every {args.trials_per_process} "
+            "trials, RSS summed over its processes"
+            if mode == "service"
+            else f"this process, study in {args.storage} storage"
+        )
+        lines.append(
+            f"- {mode}: {how}; {time.monotonic() - started:.0f} s; {before:.1f} MB before "
+            f"trial 1; trials: {counts}; data {source}"
+        )
+    n = min(len(rss) for rss in curves.values())
+    base = min(BASE_TRIAL, n)
     conditions = (
-        f"One worker (this process), {n} trials of search.objective.Objective, preset fashion "
-        f"with max_epochs=1, limit_train={args.limit_train} ({source}), {args.sampler} sampler "
-        f"and hyperband pruner from search.study, study in {args.storage} storage, "
-        f"study.optimize(gc_after_trial=True); {seconds:.0f} s in all. RSS from "
-        f"/proc/self/status VmRSS after each trial, MB = 10^6 bytes; {before:.1f} MB before "
-        f"trial 1. Trial outcomes: " + ", ".join(f"{c} {s}" for s, c in counts.items()) + "."
+        f"One worker, {n} trials of preset fashion with max_epochs=1, "
+        f"limit_train={args.limit_train}, {args.sampler} sampler and hyperband pruner. RSS "
+        "(VmRSS, MB = 10^6 bytes) after each trial:\n\n" + "\n".join(lines)
     )
-    headers = ("after trial", "RSS MB", f"change since trial {min(BASE_TRIAL, n)} MB")
-    table = _record.markdown_table(headers, checkpoint_rows(rss))
-    summary = (
-        f"growth from trial {min(BASE_TRIAL, n)} to trial {n}: {growth:+.1f} MB "
-        f"(target <= {args.target_mb:.0f} MB): {verdict}; fitted slope "
-        f"{slope_mb_per_trial(rss):+.3f} MB per trial"
-    )
-    body_lines = [conditions, "", table, "", summary]
+    headers = ["after trial"]
+    for mode in curves:
+        headers += [f"{mode} RSS MB", f"{mode} change since trial {base} MB"]
+    table = _record.markdown_table(headers, checkpoint_rows(curves))
+    verdicts = []
+    for mode, rss in curves.items():
+        growth = growth_mb(rss)
+        verdict = "PASS" if growth <= args.target_mb else "FAIL"
+        verdicts.append(verdict)
+        lines_out = (
+            f"- {mode}: growth from trial {base} to the highest RSS after it: {growth:+.1f} MB "
+            f"(target <= {args.target_mb:.0f} MB): {verdict}; fitted slope "
+            f"{slope_mb_per_trial(rss):+.3f} MB per trial"
+        )
+        table += "\n" if mode == next(iter(curves)) else ""
+        table += "\n" + lines_out
+    body_lines = [conditions, "", table]
     if plot_path is not None:
-        plot(rss, args.target_mb, plot_path, f"RSS of one worker, {n} one-epoch trials ({source})")
+        title = f"RSS of one worker over {n} one-epoch trials"
+        plot(curves, args.target_mb, plot_path, title)
         body_lines.append(f"\nplot: {plot_path.name}")
     body = "\n".join(body_lines)
     print()
@@ -286,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_record:
         path = _record.append_results("bench_memory", body)
         print(f"\nappended to {path}")
-    return 0 if verdict == "PASS" else 1
+    return 0 if verdicts[0] == "PASS" else 1
 
 
 if __name__ == "__main__":

@@ -73,14 +73,33 @@ def test_bench_storage_reports_an_unreachable_server_as_skipped():
     assert "skipped: postgresql server at" in result.stdout, "the reason is printed"
 
 
-def test_bench_memory_quick_prints_rss_checkpoints_growth_and_plot(tmp_path: Path):
+def test_bench_memory_quick_prints_rss_of_both_modes_growth_and_plot(tmp_path: Path):
     png = tmp_path / "memory.png"
     result = _run("bench_memory.py", "--quick", "--no-record", "--plot", str(png))
     assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
-    for trial in ("1", "10", "20"):
+    for trial in ("1", "10", "16"):
         row = _table_row(result.stdout, trial)
         assert row is not None, f"no RSS row after trial {trial} in:\n{result.stdout}"
-        assert re.search(r"\| \d+\.\d +\|", row), f"no RSS figure in MB: {row}"
-    assert _table_row(result.stdout, "50") is None, "20 quick trials print no trial-50 row"
-    assert re.search(r"growth from trial 10 to trial 20: [+-]\d+\.\d MB", result.stdout)
+        figures = re.findall(r"\| +[+-]?\d+\.\d +", row)
+        assert len(figures) == 4, f"RSS and change of both modes: {row}"
+    assert _table_row(result.stdout, "50") is None, "16 quick trials print no trial-50 row"
+    for mode in ("service", "in-process"):
+        assert re.search(
+            rf"- {mode}: growth from trial 10 to the highest RSS after it: [+-]\d+\.\d MB",
+            result.stdout,
+        ), result.stdout
+    assert "a fresh worker process every 6 trials" in result.stdout
     assert png.stat().st_size > 1000, "the RSS plot was drawn"
+
+
+def test_bench_search_quick_compares_all_four_methods_and_draws_them(tmp_path: Path):
+    png = tmp_path / "search.png"
+    result = _run("bench_search.py", "--quick", "--no-record", "--plot", str(png), timeout=400)
+    assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
+    for method in ("service", "tpe-nopruning", "random-median", "kerastuner"):
+        row = _table_row(result.stdout, method, "1")
+        assert row is not None, f"no summary row for {method} in:\n{result.stdout}"
+        best = row.split("|")[3].strip()
+        assert re.fullmatch(r"0\.\d{4}", best), f"{method} finished no trial in 20 s: {row}"
+    assert "trials per hour, service vs TPE without pruning" in result.stdout
+    assert png.stat().st_size > 1000, "the best-so-far plot was drawn"
