@@ -63,6 +63,9 @@ def search_stage(
     from search.progress import Progress
     from search.study import FINISHED, count_finished
 
+    # Every trial builds a new model, so tf.function traces each time by design; TensorFlow's
+    # "triggered tf.function retracing" warning every few trials would only be noise.
+    tf.get_logger().setLevel("ERROR")
     finished = count_finished(study)
     if finished >= config.n_trials:  # another worker got there first
         return False
