@@ -249,17 +249,26 @@ def kerastuner_child(args: argparse.Namespace) -> int:
         def fit(self, hp, model, *fit_args, **fit_kwargs):
             return model.fit(*fit_args, batch_size=hp.get("batch_size"), **fit_kwargs)
 
+    epochs_seen = [0, 0]  # all epochs trained, and those already logged with a trial
+
+    class CountEpochs(keras.callbacks.Callback):
+        """KerasTuner deep-copies callbacks per trial; the count lives outside the copies."""
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            epochs_seen[0] += 1
+
     class LoggingHyperband(keras_tuner.Hyperband):
         def on_trial_end(self, trial) -> None:
             super().on_trial_end(trial)
             done = self.oracle.get_trial(trial.trial_id)
-            history = done.metrics.get_history(MONITOR) if done.metrics.exists(MONITOR) else []
             values = done.hyperparameters.values
+            epochs = epochs_seen[0] - epochs_seen[1]
+            epochs_seen[1] = epochs_seen[0]
             event = {
                 "time": time.time(),
                 "trial": trial.trial_id,
                 "score": done.score,
-                "epochs": len(history),
+                "epochs": epochs,
                 "status": str(done.status),
                 "tuner_epochs": values.get("tuner/epochs"),
                 "initial_epoch": values.get("tuner/initial_epoch"),
@@ -284,7 +293,8 @@ def kerastuner_child(args: argparse.Namespace) -> int:
         validation_data=(data.x_val, data.y_val),
         validation_batch_size=VALIDATION_BATCH,
         callbacks=[
-            keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=preset.patience)
+            keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=preset.patience),
+            CountEpochs(),
         ],
         verbose=0,
     )
