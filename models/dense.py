@@ -10,9 +10,9 @@ import keras
 from models.params import ModelParams
 
 # Train steps per call into TensorFlow: the same updates, far fewer Python round trips. On the
-# 2-core machine 32 made epochs 1.2x to 2x faster for every measured shape (784-128-10 1.73x,
-# 784-512-512-10 1.63x, 784-380-210-10 1.19x, 784-1024x3-10 2.05x; benchmarks/RESULTS.md,
-# bench_training 2026-11-21).
+# 2-core machine 32 made epochs 1.73x faster for 784-128-10, 1.63x for 784-512-512-10 and 1.19x
+# for 784-380-210-10; 784-1024x3-10 was unsteady (1.78x slower in the recorded run, 2.05x
+# faster in a second one). benchmarks/RESULTS.md, bench_training 2026-11-21 08:08.
 STEPS_PER_EXECUTION = 32
 
 
