@@ -265,12 +265,12 @@ def run_workers(
 ) -> int:
     """Run config.workers worker processes on this machine until the search is over.
 
-    `run_start` is (time.time(), finished trials) when the run began. When a worker process is
+    `run_start` is (time.time(), finished trials) when the run began. Each worker process runs
+    at most config.trials_per_process trials and is then replaced by a fresh one, which holds
+    the memory of a long search to that of its last few trials. When a worker process is
     killed by a signal (the OOM killer, kill -9), its running trial is failed and queued for a
     retry at once (no need to wait for its heartbeat to go stale), and the process is replaced,
-    up to MAX_RESTARTS times per worker. Each worker process
-    runs at most config.trials_per_process trials and is then replaced by
-    a fresh one, which holds the memory of a long search to that of its last few trials.
+    up to MAX_RESTARTS times per worker.
 
     Ctrl-C reaches every process of the terminal's group: each marks its running trial failed
     and stops. A SIGINT sent to this process alone is passed on to the workers.
