@@ -303,12 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         default=os.environ.get("SEARCH_DATA_DIR") or str(DEFAULT_DATA),
         help="folder with the Fashion-MNIST IDX files (default env SEARCH_DATA_DIR, else "
-        "../shared/data/fashion-mnist beside the repository); synthetic data when absent",
+        "../shared/data/fashion-mnist beside the repository); when absent, in-process mode "
+        "uses synthetic data and service mode search.run's own lookup",
     )
     parser.add_argument(
         "--synthetic",
         action="store_true",
-        help="use synthetic images even when the real files are there",
+        help="in-process mode only: use synthetic images even when the real files are there",
     )
     parser.add_argument(
         "--modes",
