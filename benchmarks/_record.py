@@ -28,13 +28,13 @@ def command_line() -> str:
 
 
 def package_versions() -> dict[str, str]:
-    from search.metadata import package_versions as versions  # the study's own record
+    from search.study.metadata import package_versions as versions  # the study's own record
 
     return versions()
 
 
 def git_revision() -> str:
-    from search.metadata import git_revision as revision  # commit, "+dirty" if files differ
+    from search.study.metadata import git_revision as revision  # commit, "+dirty" if files differ
 
     return revision()
 

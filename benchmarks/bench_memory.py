@@ -31,7 +31,7 @@ import _record
 import numpy as np
 
 from search.cli import positive_int
-from search.config import PRESETS
+from search.study.config import PRESETS
 
 CHECKPOINTS = (1, 10, 50, 100, 200)
 BASE_TRIAL = 10  # growth is measured from here: warm-up allocations are not a leak
@@ -177,8 +177,8 @@ def measure_in_process(
     """RSS after each trial, RSS before the first, each trial's state, and the data source."""
     import optuna
 
-    from search.objective import Objective
-    from search.study import open_study
+    from search.study.objective import Objective
+    from search.study.resume import open_study
     from storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -212,9 +212,10 @@ def kerastuner_child(args: argparse.Namespace) -> int:
 
     from models import build_dense
     from models.params import ModelParams
-    from search.config import PRESETS
     from search.data import load_split
-    from search.objective import MONITOR, VALIDATION_BATCH
+    from search.study.config import EVAL_BATCH as VALIDATION_BATCH
+    from search.study.config import PRESETS
+    from search.study.objective import MONITOR
 
     preset = PRESETS["fashion"]
     space = preset.space

@@ -357,7 +357,7 @@ def time_fit(shape: Shape, variant: Variant, data: Any, epochs: int) -> Timing:
     import keras
 
     from models import build_dense
-    from search.objective import VALIDATION_BATCH
+    from search.study.config import EVAL_BATCH as VALIDATION_BATCH
 
     keras.backend.clear_session(free_memory=True)
     keras.utils.set_random_seed(0)
@@ -438,9 +438,9 @@ def time_objective(
     """The service's Objective on a SQLite study: one enqueued trial, asked and told."""
     import optuna
 
-    import search.objective as objective_module
-    from search.config import PRESETS
-    from search.space import to_trial_params
+    import search.study.objective as objective_module
+    from search.study.config import PRESETS
+    from search.study.space import to_trial_params
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = PRESETS["fashion"].with_overrides(

@@ -1,7 +1,8 @@
 """Command line: `python -m search.run --study fashion` searches dense Keras networks.
 
-Order of work, chosen so bad input never touches a stored study: flags and numbers, the storage
-URL's syntax, the data files, the database connection, and only then the study itself.
+This module parses the flags and resolves the config; `search.job` runs the stages. Order of
+work, chosen so bad input never touches a stored study: flags and numbers, the storage URL's
+syntax, the data files, the database connection, and only then the study itself.
 """
 
 from __future__ import annotations
@@ -9,14 +10,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from search.cli import Parser, positive_int, whole_number
-from search.config import PRESETS, PRUNERS, SAMPLERS, StudyConfig, default_data_dir, default_storage
-from search.errors import UsageError
-from storage.urls import check_url, default_artifact_dir, mask_secrets, mask_url
-
-PROG = "search.run"
+from search.errors import USER_ERRORS, UsageError
+from search.job import run
+from search.study.config import (
+    PRESETS,
+    PRUNERS,
+    SAMPLERS,
+    StudyConfig,
+    default_data_dir,
+    default_storage,
+)
+from search.study.session import PROG
+from storage.urls import mask_secrets
 
 
 def _positive_float(text: str) -> float:
@@ -169,102 +176,12 @@ def resolve_config(args: argparse.Namespace) -> StudyConfig:
         raise UsageError(str(exc)) from None
 
 
-def open_everything(config: StudyConfig, *, worker_index: int = 0):
-    """Data, storage and study of a run, in the order that leaves bad input no trace."""
-    import warnings
-
-    import optuna
-
-    from search.data import load_split
-    from search.study import open_study
-    from storage import open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # Heartbeats, the retry callback and grouped TPE are "experimental" in Optuna's terms: the
-    # warnings say nothing a user of this service can act on.
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    data = load_split(
-        config.dataset,
-        config.data_dir,
-        val_fraction=config.val_fraction,
-        split_seed=config.split_seed,
-        limit_train=config.limit_train,
-    )
-    storage = open_storage(config.storage, heartbeat_interval=config.heartbeat)
-    study = open_study(config, storage, data.source, worker_index=worker_index)
-    return study, storage, data, mask_url(config.storage)
-
-
-def run(config: StudyConfig) -> int:
-    """The whole job (search, then retrain; or the baseline reproductions); the exit status."""
-    url = check_url(config.storage)
-    if config.workers > 1 and url.get_backend_name() == "sqlite":
-        raise UsageError(
-            f"--workers {config.workers} needs a database server: SQLite locks the whole file "
-            "on every write and is not safe for several workers; use --storage "
-            "postgresql+psycopg://... or mysql+pymysql://... (README: Many workers)"
-        )
-    if config.mode == "baselines":
-        from search.baselines import select_for_reproduction
-
-        select_for_reproduction(config.dataset, config.baseline_ids)  # unknown ids fail here
-    study, storage, data, where = open_everything(config)
-    print(
-        f"study {study.study_name!r} in {where}; data {data.source} ({len(data.x_train)} train / "
-        f"{len(data.x_val)} validation images)",
-        flush=True,
-    )
-    if config.mode == "search":
-        from search.worker import run_search
-
-        code = run_search(config, study, storage)
-        if code != 0:
-            return code
-        if not config.retrain:
-            _publish(config, study, storage)
-            return 0
-        from search.retrain import select_top, trial_candidates
-
-        candidates = trial_candidates(select_top(study, config.retrain_top), config, data)
-        if not candidates:
-            print("retrain: no complete trial yet, nothing to retrain")
-            _publish(config, study, storage)
-            return 0
-    else:
-        from search.retrain import baseline_candidates
-
-        candidates = baseline_candidates(config, data)
-    from search.report import write_report
-    from search.retrain import retrain_stage
-
-    retrain_stage(config, study, storage, data, candidates)
-    out = write_report(study.study_name, config.storage, print_table=True)
-    _publish(config, study, storage, out / "report.json")
-    return 0
-
-
-def _publish(config: StudyConfig, study, storage, report_json: Path | None = None) -> None:
-    """The study note and the best trials' learning curves, for optuna-dashboard."""
-    import json
-
-    from search.note import publish
-
-    report = json.loads(report_json.read_text()) if report_json else None
-    folder = default_artifact_dir(config.storage, config.artifact_dir)
-    attached = publish(study, storage, folder, report)
-    where = mask_url(config.storage)
-    print(
-        f"dashboard: study note written, {len(attached)} new learning curves linked; inspect: "
-        f"python -m search.dashboard --study {study.study_name} --storage {where}"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     storage = args.storage or default_storage()
     try:
         return run(resolve_config(args))
-    except UsageError as exc:
+    except USER_ERRORS as exc:
         print(f"{PROG}: error: {mask_secrets(str(exc), storage)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

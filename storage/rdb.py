@@ -19,7 +19,7 @@ import sqlalchemy
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from search.errors import StorageError
+from storage.errors import StorageError
 from storage.urls import check_url, mask_secrets, mask_url
 
 CONNECT_TIMEOUT_SECONDS = 10

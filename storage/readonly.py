@@ -18,7 +18,7 @@ import sqlalchemy
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from search.errors import StorageError, UsageError
+from storage.errors import StorageError
 from storage.rdb import CONNECT_TIMEOUT_SECONDS, SERVER_HINT, first_line, make_engine
 from storage.urls import check_url, mask_url
 
@@ -99,7 +99,7 @@ def read_only_sqlite_url(database: str | Path) -> str:
 
 
 def find_study_id(storage: optuna.storages.BaseStorage, name: str, url: str) -> int:
-    """The id of the stored study `name`, or a UsageError naming the studies that do exist.
+    """The id of the stored study `name`, or a StorageError naming the studies that do exist.
 
     `url` is the storage URL the user gave, shown without its password.
     """
@@ -109,7 +109,7 @@ def find_study_id(storage: optuna.storages.BaseStorage, name: str, url: str) -> 
         names = sorted(s.study_name for s in storage.get_all_studies())
         shown = ", ".join(repr(n) for n in names[:MAX_LISTED_STUDIES])
         more = " ..." if len(names) > MAX_LISTED_STUDIES else ""
-        raise UsageError(
+        raise StorageError(
             f"no study named {name!r} in {mask_url(url)}; "
             + (f"studies there: {shown}{more}" if names else "it holds no study yet")
         ) from None

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from search.errors import StorageError
+from storage.errors import StorageError
 
 SUPPORTED = ("sqlite", "postgresql", "mysql", "mariadb")
 EXAMPLES = (
@@ -58,14 +57,3 @@ def check_url(url: str) -> URL:
             f"e.g. {EXAMPLES}"
         )
     return parsed
-
-
-def default_artifact_dir(storage_url: str, artifact_dir: str | None = None) -> Path:
-    """Where models and artifacts live: `artifact_dir` if given, else artifacts/ beside a SQLite
-    database, else ./artifacts. Shared by the retrain stage and the dashboard."""
-    if artifact_dir:
-        return Path(artifact_dir).expanduser()
-    url = make_url(storage_url)
-    if url.get_backend_name() == "sqlite" and url.database:
-        return Path(url.database).expanduser().resolve().parent / "artifacts"
-    return Path("artifacts").resolve()

@@ -9,8 +9,9 @@ import sys
 import keras
 import pytest
 
-from search import baselines
-from search.baselines import (
+from search.errors import UsageError
+from search.evaluation import baselines
+from search.evaluation.baselines import (
     NOT_STATED,
     Baseline,
     best_documented,
@@ -18,7 +19,6 @@ from search.baselines import (
     get,
     select_for_reproduction,
 )
-from search.errors import UsageError
 
 # Hard-coded from baselines.md, in its order: the registry must neither drop nor invent an entry.
 FASHION_IDS = [
@@ -269,7 +269,7 @@ def test_baseline_is_hashable_and_frozen():
 
 
 def test_import_does_not_load_keras():
-    code = "import sys, search.baselines; print('keras' in sys.modules)"
+    code = "import sys, search.evaluation.baselines; print('keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", "importing the registry must stay cheap"
 

@@ -25,20 +25,20 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.baselines import best_documented
-from search.config import PRESETS, SearchSpace
-from search.dashboard import (
+from search.dashboard import main
+from search.evaluation.baselines import best_documented
+from search.study.config import PRESETS, SearchSpace
+from search.study.metadata import git_revision, package_versions
+from search.viewer.curves import CURVE_NAME, publish
+from search.viewer.note import study_note
+from search.viewer.server import (
     ReadOnlyArtifactStore,
     ReadOnlyError,
-    main,
     open_dashboard_storage,
     startup_warnings,
 )
-from search.metadata import git_revision, package_versions
-from search.note import CURVE_NAME, publish, study_note
-from search.retrain import attach_artifact, trial_artifacts
+from storage.artifacts import attach_artifact, default_artifact_dir, trial_artifacts
 from storage.readonly import read_only_sqlite_url
-from storage.urls import default_artifact_dir
 from tests.conftest import ROOT
 
 STUDY = "fashion-dash"

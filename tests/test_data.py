@@ -5,7 +5,8 @@ import gzip
 import numpy as np
 import pytest
 
-from search.data import load_split, load_test, read_idx
+from search.data import load_split, load_test
+from search.data.idx import read_idx
 from search.errors import DataError
 from tests.conftest import (
     REAL_FASHION,
@@ -103,10 +104,10 @@ def test_load_split_reads_the_real_fashion_files():
 
 
 def test_load_split_without_data_dir_uses_the_first_local_copy(tmp_path, monkeypatch):
-    import search.data
+    import search.data.locate
 
     empty, copy = tmp_path / "empty", write_dataset(tmp_path / "copy")
     empty.mkdir()
-    monkeypatch.setitem(search.data.LOCAL_DIRS, "mnist", (empty, copy))
+    monkeypatch.setattr(search.data.locate, "local_dirs", lambda dataset: (empty, copy))
     split = load_split("mnist", None, limit_train=200)
     assert split.source == str(copy), "the folder without files is skipped"

@@ -11,15 +11,11 @@ import optuna
 import pytest
 
 from search.data import load_test
-from search.report import edge_warnings, summarize
-from search.retrain import (
-    config_key,
-    evaluate,
-    macro_precision_recall,
-    select_top,
-    trial_artifacts,
-)
+from search.evaluation.metrics import evaluate, macro_precision_recall
+from search.evaluation.report import edge_warnings, summarize
+from search.evaluation.selection import config_key, select_top
 from search.run import main
+from storage.artifacts import trial_artifacts
 from storage.results import ResultStore, RunRecord
 
 FAST = ["--max-epochs", "2", "--seed", "1"]
@@ -195,7 +191,7 @@ def test_retrain_is_idempotent(retrained, capsys):
 
 
 def test_report_lists_every_baseline_and_the_retrained_runs(retrained, tmp_path):
-    from search.report import write_report
+    from search.evaluation.report import write_report
 
     db, _ = retrained
     out = write_report("fashion", f"sqlite:///{db}", tmp_path / "r")

@@ -5,8 +5,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from models.params import ModelParams
-from search.config import SearchSpace
-from search.space import params_from_stored, sample_params, to_trial_params
+from search.study.config import SearchSpace
+from search.study.space import params_from_stored, sample_params, to_trial_params
 
 SPACE = SearchSpace()
 

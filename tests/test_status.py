@@ -18,7 +18,8 @@ from optuna.distributions import FloatDistribution
 from optuna.storages._rdb.models import TrialHeartbeatModel
 from optuna.trial import TrialState, create_trial
 
-from search.status import format_status, main, status
+from search.status import main
+from search.study.health import format_status, status
 from storage.rdb import grace_period, open_storage
 from storage.readonly import open_read_only
 from tests.conftest import ROOT

@@ -15,12 +15,11 @@ import optuna
 from optuna_integration import KerasPruningCallback
 
 from models import build_dense
-from search.config import StudyConfig
 from search.data import Split
-from search.space import sample_params
+from search.study.config import EVAL_BATCH, StudyConfig
+from search.study.space import sample_params
 
 MONITOR = "val_accuracy"
-VALIDATION_BATCH = 1024  # evaluation needs no small batches; larger ones are faster on CPU
 
 # Called after every epoch with (trial number, 1-based epoch, Keras logs): progress display.
 EpochHook = Callable[[int, int, dict[str, float]], None]
@@ -82,7 +81,7 @@ class Objective:
                 self.data.x_train,
                 self.data.y_train,
                 validation_data=(self.data.x_val, self.data.y_val),
-                validation_batch_size=VALIDATION_BATCH,
+                validation_batch_size=EVAL_BATCH,
                 epochs=self.config.max_epochs,
                 batch_size=params.batch_size,
                 callbacks=callbacks,

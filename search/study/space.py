@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 from models.params import ModelParams
-from search.config import SearchSpace
+from search.study.config import SearchSpace
 
 
 def sample_params(trial: optuna.trial.BaseTrial, space: SearchSpace) -> ModelParams:

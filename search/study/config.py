@@ -11,6 +11,10 @@ from typing import Any
 from models.params import ACTIVATIONS, OPTIMIZERS
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
+DEFAULT_HEARTBEAT = 10  # seconds between a running trial's heartbeats (search.status reads it too)
+# Batch size of every evaluation pass (validation in the search and retrain, the test set):
+# evaluation needs no small batches, and fewer, larger ones are faster on the CPU.
+EVAL_BATCH = 1024
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "sha", "patient", "none")
 
@@ -58,7 +62,7 @@ class StudyConfig:
     split_seed: int = 0  # the validation split is fixed across runs and seeds
     val_fraction: float = 0.1
     workers: int = 1  # worker processes on this machine sharing the storage
-    heartbeat: int = 10  # seconds between a running trial's heartbeats
+    heartbeat: int = DEFAULT_HEARTBEAT
     # A worker process hands over to a fresh one after this many trials: TensorFlow keeps
     # about 5 MB per trained model however it is cleared (benchmarks/RESULTS.md, bench_memory).
     trials_per_process: int = 40

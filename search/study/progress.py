@@ -13,8 +13,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from search.config import SearchSpace
-from search.space import params_from_stored
+from search.study.config import SearchSpace
+from search.study.space import params_from_stored
 
 
 def _duration(seconds: float) -> str:

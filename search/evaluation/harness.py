@@ -1,0 +1,168 @@
+"""Retrain configurations with several seeds and evaluate each model once on the test set.
+
+One harness serves both the search's best trials and the documented baselines, so their figures
+are comparable: same loader, split, seeds and evaluation code. A run trains on the search's
+training split with early stopping on its validation split (best weights restored), then predicts
+the official test set once; every figure comes from that one prediction.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+
+from search.data import Split, load_test
+from search.evaluation.candidates import Candidate
+from search.evaluation.metrics import evaluate
+from search.study.config import EVAL_BATCH, StudyConfig
+from storage.artifacts import attach_artifact, default_artifact_dir
+from storage.results import ResultStore, RunRecord
+
+
+def train_and_evaluate(
+    candidate: Candidate, seed: int, split: Split, test: tuple[np.ndarray, np.ndarray]
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Train one seed of a candidate and measure it; returns the model and its figures."""
+    keras.backend.clear_session(free_memory=True)
+    keras.utils.set_random_seed(seed)
+    model = candidate.build()
+    callbacks = [keras.callbacks.TerminateOnNaN()]
+    if candidate.patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=candidate.patience, restore_best_weights=True
+            )
+        )
+    start = time.perf_counter()
+    history = model.fit(
+        split.x_train,
+        split.y_train,
+        validation_data=(split.x_val, split.y_val),
+        validation_batch_size=EVAL_BATCH,
+        epochs=candidate.max_epochs,
+        batch_size=candidate.batch_size,
+        callbacks=callbacks,
+        verbose=0,
+    ).history
+    seconds = time.perf_counter() - start
+    val_losses = [v if math.isfinite(v) else math.inf for v in history.get("val_loss", [])]
+    best_index = int(np.argmin(val_losses)) if val_losses else None
+    figures = evaluate(model, *test)
+    figures.update(
+        n_params=int(model.count_params()),
+        epochs_run=len(val_losses),
+        best_epoch=None if best_index is None else best_index + 1,
+        val_accuracy=None
+        if best_index is None
+        else float(history["val_accuracy"][best_index if candidate.patience else -1]),
+        seconds=round(seconds, 3),
+        history={k: [float(v) for v in values] for k, values in history.items()},
+    )
+    return model, figures
+
+
+def run_candidates(
+    candidates: list[Candidate],
+    *,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    seeds: list[int],
+    split: Split,
+    test: tuple[np.ndarray, np.ndarray],
+    results: ResultStore,
+    artifact_store: optuna.artifacts.FileSystemArtifactStore,
+    model_dir: Path,
+    log: Callable[[str], None] = print,
+) -> int:
+    """Train every (candidate, seed) not already stored; returns how many runs it trained."""
+    trained = 0
+    total = len(candidates) * len(seeds)
+    done = 0
+    for candidate in candidates:
+        for seed in seeds:
+            done += 1
+            prefix = f"[{done}/{total}] {candidate.label} seed {seed}"
+            if results.has(study.study_name, candidate.kind, candidate.config_key, seed):
+                log(f"{prefix}: already retrained, kept")
+                continue
+            model, figures = train_and_evaluate(candidate, seed, split, test)
+            model_path = _save_model(model, model_dir, candidate, seed)
+            artifact_id = attach_artifact(
+                artifact_store, storage, study.study_name, model_path, candidate.trial
+            )
+            record = RunRecord(
+                study_name=study.study_name,
+                kind=candidate.kind,
+                config_key=candidate.config_key,
+                label=candidate.label,
+                seed=seed,
+                params=candidate.params,
+                trial_number=None if candidate.trial is None else candidate.trial.number,
+                max_epochs=candidate.max_epochs,
+                model_path=str(model_path.resolve()),
+                artifact_id=artifact_id,
+                **figures,
+            )
+            results.add(record)
+            trained += 1
+            log(
+                f"{prefix}: test accuracy {record.test_accuracy:.4f}, loss {record.test_loss:.4f},"
+                f" {record.epochs_run}/{candidate.max_epochs} epochs, {record.seconds:.0f} s"
+            )
+    return trained
+
+
+def _save_model(model: keras.Model, folder: Path, candidate: Candidate, seed: int) -> Path:
+    """Keras' native format; written to a temporary name first so a crash leaves no half file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = candidate.label.replace(" ", "-").replace("/", "_")
+    path = folder / f"{safe}-{candidate.config_key[:8]}-seed{seed}.keras"
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".keras", delete=False) as handle:
+        partial = Path(handle.name)
+    model.save(partial)
+    partial.replace(path)
+    return path
+
+
+def retrain_stage(
+    config: StudyConfig,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    split: Split,
+    candidates: list[Candidate],
+    *,
+    log: Callable[[str], None] = print,
+) -> int:
+    """Train `candidates` with the configured seeds, storing runs, models and artifacts."""
+    folder = default_artifact_dir(config.storage, config.artifact_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    seeds = [config.seed + i for i in range(config.seeds)]
+    log(
+        f"retrain: {len(candidates)} configurations x {len(seeds)} seeds; models and artifacts "
+        f"in {folder}"
+    )
+    test = load_test(config.dataset, config.data_dir)  # the only place the test set is read
+    results = ResultStore(config.storage)
+    try:
+        return run_candidates(
+            candidates,
+            study=study,
+            storage=storage,
+            seeds=seeds,
+            split=split,
+            test=test,
+            results=results,
+            artifact_store=optuna.artifacts.FileSystemArtifactStore(folder),
+            model_dir=folder / "models" / study.study_name,
+            log=log,
+        )
+    finally:
+        results.close()

@@ -1,0 +1,231 @@
+"""The report of a study: retrained results beside the documented baselines.
+
+Everything comes from the study's database (Optuna's tables and the project's
+`search_retrain_runs`), so the report can be rebuilt at any time. `build_report` gathers it;
+`write_report` writes report.md, report.json and the PNG plots to reports/NAME/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import FloatDistribution, IntDistribution
+
+from search.errors import UsageError
+from search.evaluation.baselines import best_documented, for_dataset
+from search.evaluation.plots import (
+    plot_accuracy_vs_params,
+    plot_learning_curves,
+    plot_search_history,
+)
+from search.evaluation.render import format_table, markdown_report, table_rows
+from storage.results import ResultStore, RunRecord
+from storage.urls import mask_url
+
+METRICS = ("test_accuracy", "test_loss", "precision", "recall")
+EDGE_SHARE = 0.02  # a best value within 2% of a range end "sits on the edge"
+
+
+@dataclass
+class Report:
+    """A built report: `data` is what report.json holds; the rest feeds the plots."""
+
+    data: dict[str, Any]
+    study: optuna.Study
+    runs: dict[tuple[str, str], list[RunRecord]]  # stored runs by (kind, config key)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single run)."""
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize(runs: list) -> dict[str, Any]:
+    """Mean and standard deviation of every test figure over the seeds of one configuration."""
+    summary: dict[str, Any] = {"n_runs": len(runs)}
+    for metric in (*METRICS, "epochs_run", "seconds"):
+        mean, std = _mean_std([getattr(run, metric) for run in runs])
+        summary[f"{metric}_mean"], summary[f"{metric}_std"] = mean, std
+    summary["n_params"] = runs[0].n_params
+    summary["max_epochs"] = runs[0].max_epochs
+    return summary
+
+
+def _group(runs: list) -> dict[tuple[str, str], list]:
+    groups: dict[tuple[str, str], list] = {}
+    for run in runs:
+        groups.setdefault((run.kind, run.config_key), []).append(run)
+    return groups
+
+
+def _run_json(run) -> dict[str, Any]:
+    return {
+        "seed": run.seed,
+        **{metric: getattr(run, metric) for metric in METRICS},
+        "n_params": run.n_params,
+        "epochs_run": run.epochs_run,
+        "max_epochs": run.max_epochs,
+        "best_epoch": run.best_epoch,
+        "seconds": run.seconds,
+        "model_path": run.model_path,
+        "artifact_id": run.artifact_id,
+    }
+
+
+def edge_warnings(study) -> list[str]:
+    """Best-trial parameters at the end of their numeric range: the space may be too narrow."""
+    try:
+        best = study.best_trial
+    except ValueError:
+        return []
+    warnings = []
+    for name, value in best.params.items():
+        dist = best.distributions[name]
+        if not isinstance(dist, (IntDistribution, FloatDistribution)) or dist.low == dist.high:
+            continue
+        if dist.log:
+            share = (math.log(value) - math.log(dist.low)) / (
+                math.log(dist.high) - math.log(dist.low)
+            )
+        else:
+            share = (value - dist.low) / (dist.high - dist.low)
+        if share <= EDGE_SHARE or share >= 1 - EDGE_SHARE:
+            edge = "lower" if share <= EDGE_SHARE else "upper"
+            warnings.append(
+                f"warning: best trial {best.number}'s {name} = {value:.4g} sits on the {edge} "
+                f"edge of its range [{dist.low:g}, {dist.high:g}]; the optimum may lie outside"
+            )
+    return warnings
+
+
+def build_report(study_name: str, storage_url: str) -> Report:
+    """The report from the database alone."""
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage_url)
+    except KeyError:
+        raise UsageError(
+            f"no study named {study_name!r} in {mask_url(storage_url)}; run "
+            f"`python -m search.run --study ...` first or check --study/--storage"
+        ) from None
+    dataset = study.user_attrs.get("config", {}).get("dataset") or study_name.split("-")[0]
+    store = ResultStore(storage_url)
+    try:
+        groups = _group(store.runs(study_name))
+    finally:
+        store.close()
+
+    best_doc = best_documented(dataset)
+    best_doc_acc = best_doc.best_documented_accuracy()
+    baselines = []
+    for baseline in for_dataset(dataset):
+        reproduced = [
+            {
+                "epochs_allowed": runs[0].max_epochs,
+                **summarize(runs),
+                "runs": [_run_json(run) for run in runs],
+            }
+            for (kind, _), runs in groups.items()
+            if kind == "baseline" and runs[0].label == baseline.id
+        ]
+        baselines.append(
+            {
+                "id": baseline.id,
+                "source": baseline.source,
+                "kind": baseline.kind,
+                "n_params": baseline.param_count(),
+                "documented": {k: _jsonable(v) for k, v in baseline.documented.items()},
+                "documented_epochs": baseline.documented_epochs,
+                "assumptions": list(baseline.assumptions),
+                "reproduced": reproduced,
+            }
+        )
+    retrained = []
+    for (kind, key), runs in groups.items():
+        if kind != "trial":
+            continue
+        summary = summarize(runs)
+        trial_number = runs[0].trial_number
+        search_value = None
+        if trial_number is not None and trial_number < len(study.trials):
+            search_value = study.trials[trial_number].value
+        retrained.append(
+            {
+                "label": runs[0].label,
+                "config_key": key,
+                "trial_number": trial_number,
+                "params": runs[0].params,
+                "search_val_accuracy": search_value,
+                **summary,
+                "margin_to_best_documented": None
+                if best_doc_acc is None
+                else summary["test_accuracy_mean"] - best_doc_acc,
+                "runs": [_run_json(run) for run in runs],
+            }
+        )
+    retrained.sort(key=lambda entry: -entry["test_accuracy_mean"])
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    data = {
+        "study": study_name,
+        "dataset": dataset,
+        "storage": mask_url(storage_url),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "n_trials": len(study.trials),
+        "n_complete": len(complete),
+        "best_search_value": max((t.value for t in complete), default=None),
+        "best_documented": {"id": best_doc.id, "test_accuracy": best_doc_acc},
+        "baselines": baselines,
+        "retrained": retrained,
+        "warnings": edge_warnings(study),
+    }
+    return Report(data=data, study=study, runs=groups)
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def write_report(
+    study_name: str,
+    storage_url: str,
+    out_dir: str | Path | None = None,
+    *,
+    print_table: bool = False,
+) -> Path:
+    """Build the report from the database and write report.md, report.json and the plots."""
+    built = build_report(study_name, storage_url)
+    report, study, groups = built.data, built.study, built.runs
+    out = Path(out_dir) if out_dir else Path("reports") / study_name
+    out.mkdir(parents=True, exist_ok=True)
+    plots = [
+        plot_search_history(study, out / "search_history.png"),
+        plot_accuracy_vs_params(report, out / "accuracy_vs_params.png"),
+    ]
+    if report["retrained"]:
+        best = report["retrained"][0]
+        best_run = max(groups[("trial", best["config_key"])], key=lambda r: r.test_accuracy)
+        plots.append(
+            plot_learning_curves(
+                best_run.history,
+                f"{best['label']} seed {best_run.seed}",
+                out / "learning_curves.png",
+            )
+        )
+    report["plots"] = [str(path.name) for path in plots if path is not None]
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    rows = table_rows(report)
+    (out / "report.md").write_text(markdown_report(report, rows))
+    if print_table:
+        print(format_table(rows))
+        for warning in report["warnings"]:
+            print(warning)
+        print(f"report: {out / 'report.md'} (and report.json, {len(report['plots'])} plots)")
+    return out

@@ -1,0 +1,82 @@
+"""The stages of one `search.run`, in order: search, then retrain and report, then the note.
+
+Or, for a `*-baselines` preset, the documented baselines reproduced under the same harness.
+Bad input is refused before any stage stores anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+
+from search.errors import UsageError
+from search.evaluation.baselines import select_for_reproduction
+from search.evaluation.report import write_report
+from search.evaluation.selection import select_top
+from search.study.config import StudyConfig
+from search.study.session import open_everything
+from search.study.stage import run_search
+from search.viewer.curves import publish
+from storage.artifacts import default_artifact_dir
+from storage.urls import check_url, mask_url
+
+
+def run(config: StudyConfig) -> int:
+    """The whole job (search, then retrain; or the baseline reproductions); the exit status."""
+    url = check_url(config.storage)
+    if config.workers > 1 and url.get_backend_name() == "sqlite":
+        raise UsageError(
+            f"--workers {config.workers} needs a database server: SQLite locks the whole file "
+            "on every write and is not safe for several workers; use --storage "
+            "postgresql+psycopg://... or mysql+pymysql://... (README: Many workers)"
+        )
+    if config.mode == "baselines":
+        select_for_reproduction(config.dataset, config.baseline_ids)  # unknown ids fail here
+    study, storage, data, where = open_everything(config)
+    print(
+        f"study {study.study_name!r} in {where}; data {data.source} ({len(data.x_train)} train / "
+        f"{len(data.x_val)} validation images)",
+        flush=True,
+    )
+    if config.mode == "search":
+        code = run_search(config, study, storage)
+        if code != 0:
+            return code
+        chosen = select_top(study, config.retrain_top) if config.retrain else []
+        if not chosen:
+            if config.retrain:
+                print("retrain: no complete trial yet, nothing to retrain")
+            _publish(config, study, storage)
+            return 0
+    # The retrain trains in this process: TensorFlow is loaded only now, after the search,
+    # so this process stays small while its worker processes train.
+    from search.evaluation.candidates import baseline_candidates, trial_candidates
+    from search.evaluation.harness import retrain_stage
+
+    if config.mode == "search":
+        candidates = trial_candidates(chosen, config, data)
+    else:
+        candidates = baseline_candidates(config, data)
+    retrain_stage(config, study, storage, data, candidates)
+    out = write_report(study.study_name, config.storage, print_table=True)
+    _publish(config, study, storage, out / "report.json")
+    return 0
+
+
+def _publish(
+    config: StudyConfig,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    report_json: Path | None = None,
+) -> None:
+    """The study note and the best trials' learning curves, for optuna-dashboard."""
+    report = json.loads(report_json.read_text()) if report_json else None
+    folder = default_artifact_dir(config.storage, config.artifact_dir)
+    attached = publish(study, storage, folder, report)
+    where = mask_url(config.storage)
+    print(
+        f"dashboard: study note written, {len(attached)} new learning curves linked; inspect: "
+        f"python -m search.dashboard --study {study.study_name} --storage {where}"
+    )

@@ -1,0 +1,179 @@
+"""The local worker processes of a run: start, recycle, replace the crashed, stop on Ctrl-C.
+
+Training always happens in spawned worker processes, never in the process of `search.run`
+itself: each runs `trials_per_process` trials and is replaced by a fresh one, because
+TensorFlow keeps a few MB of every model it has trained until its process ends. Workers on
+other machines are simply more runs of the same command against the same database.
+"""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import sys
+
+import optuna
+from optuna.trial import TrialState
+
+from search.errors import USER_ERRORS
+from search.study.config import StudyConfig
+from search.study.session import PROG, open_everything
+from storage.urls import mask_secrets
+
+RECYCLE = 75  # exit status of a worker process that ran its share of trials
+MAX_RESTARTS = 3  # worker processes killed by a signal are replaced this many times per slot
+
+
+def _limit_threads(n_workers: int) -> None:
+    """Split the machine's cores between local workers (before TensorFlow runs any op)."""
+    import tensorflow as tf
+
+    per_worker = max(1, (os.cpu_count() or 1) // n_workers)
+    tf.config.threading.set_intra_op_parallelism_threads(per_worker)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _worker_main(config: StudyConfig, index: int, run_start: tuple[float, int]) -> None:
+    """Entry point of one worker process (spawned: a fresh interpreter).
+
+    Exits with RECYCLE after config.trials_per_process trials, so that its parent starts a
+    fresh process in its place; 2 with one line on stderr for an error the user can act on.
+    """
+    # Imported here, in the spawned process: the loop loads TensorFlow, which the parent
+    # process (that only supervises) never needs while the search runs.
+    from search.study.loop import search_stage
+
+    _limit_threads(config.workers)
+    prefix = _prefix(config, index)
+    try:
+        study, storage, data, where = open_everything(config, worker_index=index)
+        more = search_stage(
+            config,
+            study,
+            storage,
+            data,
+            where,
+            prefix=prefix,
+            run_start=run_start,
+            max_trials=config.trials_per_process,
+        )
+    except USER_ERRORS as exc:
+        print(f"{prefix}{PROG}: error: {mask_secrets(str(exc), config.storage)}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(RECYCLE if more else 0)
+
+
+def _prefix(config: StudyConfig, index: int) -> str:
+    return f"[w{index}] " if config.workers > 1 else ""
+
+
+def run_workers(
+    config: StudyConfig,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    run_start: tuple[float, int],
+) -> int:
+    """Run config.workers worker processes on this machine until the search is over.
+
+    `run_start` is (time.time(), finished trials) when the run began. Each worker process runs
+    at most config.trials_per_process trials and is then replaced by a fresh one, which holds
+    the memory of a long search to that of its last few trials. When a worker process is
+    killed by a signal (the OOM killer, kill -9), its running trial is failed and queued for a
+    retry at once (no need to wait for its heartbeat to go stale), and the process is replaced,
+    up to MAX_RESTARTS times per worker.
+
+    Ctrl-C reaches every process of the terminal's group: each marks its running trial failed
+    and stops. A SIGINT sent to this process alone is passed on to the workers.
+    """
+    context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
+
+    def start(index: int) -> multiprocessing.process.BaseProcess:
+        process = context.Process(
+            target=_worker_main, args=(config, index, run_start), name=f"search-worker-{index}"
+        )
+        process.start()
+        return process
+
+    running = {index: start(index) for index in range(config.workers)}
+    if config.workers > 1:
+        pids = [p.pid for p in running.values()]
+        print(f"started {config.workers} workers: pids {pids}", flush=True)
+    failed: dict[str, int] = {}
+    restarts = dict.fromkeys(running, 0)
+    try:
+        while running:
+            multiprocessing.connection.wait([p.sentinel for p in running.values()])
+            for index, process in list(running.items()):
+                if process.exitcode is None:
+                    continue
+                if process.exitcode == RECYCLE:
+                    running[index] = start(index)
+                    print(
+                        f"{_prefix(config, index)}{config.trials_per_process} trials run; going "
+                        "on in a fresh process (it frees the memory TensorFlow keeps)",
+                        flush=True,
+                    )
+                    continue
+                if _crashed(process.exitcode):
+                    lost = fail_trials_of(study, storage, process.pid)
+                    print(
+                        f"{_prefix(config, index)}worker process {process.pid} killed by signal "
+                        f"{-process.exitcode}; trials failed and queued for a retry: {lost}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    if restarts[index] < MAX_RESTARTS:
+                        restarts[index] += 1
+                        running[index] = start(index)
+                        continue
+                del running[index]
+                if process.exitcode != 0:
+                    failed[process.name] = process.exitcode
+    except KeyboardInterrupt:
+        for process in running.values():
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGINT)
+        for process in running.values():
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
+        raise
+    if failed and config.workers > 1:
+        stopped = ", ".join(f"{name} (exit {code})" for name, code in failed.items())
+        print(f"workers that stopped with an error: {stopped}", file=sys.stderr)
+    if failed:
+        code = next(iter(failed.values()))
+        return code if code > 0 else 128 - code  # a shell's status for "killed by signal N"
+    return 0
+
+
+def fail_trials_of(
+    study: optuna.Study, storage: optuna.storages.BaseStorage, pid: int | None
+) -> list[int]:
+    """Fail the running trials of a dead local worker process and queue their retries.
+
+    What Optuna's fail_stale_trials does for a trial whose heartbeat went stale, done at once
+    for a process known to be dead: the same state change, the same retry callback.
+    """
+    me = f"{socket.gethostname()}:{pid}"
+    lost = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        mine = trial.user_attrs.get("worker") == me
+        if mine and storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            lost.append(trial)
+    retry = storage.get_heartbeat_stale_trial_callback()
+    for trial in lost:
+        if retry is not None:
+            retry(study, copy.deepcopy(storage.get_trial(trial._trial_id)))
+    return [trial.number for trial in lost]
+
+
+def _crashed(exitcode: int) -> bool:
+    """Killed by a signal other than Ctrl-C or a polite stop: the OOM killer, kill -9, a crash."""
+    return exitcode < 0 and -exitcode not in (signal.SIGINT, signal.SIGTERM)

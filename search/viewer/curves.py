@@ -1,0 +1,85 @@
+"""Learning-curve PNGs linked to the best trials, and `publish`: the study's story in the dashboard.
+
+`publish` runs at the end of `search.run`. It links a learning-curve PNG (validation accuracy
+per epoch) to each of the best few complete trials, then writes the study note (`note.py`).
+Both steps are idempotent: a curve already linked to its trial is not linked again, and an
+unchanged note is not rewritten.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display is needed or wanted
+import matplotlib.pyplot as plt  # noqa: E402
+import optuna  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from optuna.trial import FrozenTrial  # noqa: E402
+
+from search.evaluation.selection import select_top  # noqa: E402
+from search.viewer.note import N_CURVES, write_study_note  # noqa: E402
+from storage.artifacts import attach_artifact, trial_artifacts  # noqa: E402
+
+CURVE_NAME = "learning-curve-trial-{number}.png"
+
+
+def publish(
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    artifact_dir: str | Path,
+    report: dict[str, Any] | None = None,
+) -> list[str]:
+    """Link learning curves to the best trials and write the study note; new artifact ids."""
+    folder = Path(artifact_dir)
+    folder.mkdir(parents=True, exist_ok=True)  # FileSystemArtifactStore writes into it as is
+    store = optuna.artifacts.FileSystemArtifactStore(folder)
+    attached = attach_learning_curves(study, storage, store, folder / "curves" / study.study_name)
+    write_study_note(study, storage, report)
+    return attached
+
+
+def attach_learning_curves(
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    store: optuna.artifacts.FileSystemArtifactStore,
+    folder: Path,
+    n_best: int = N_CURVES,
+) -> list[str]:
+    """A curve PNG for each of the n_best complete trials lacking one; the new artifact ids."""
+    attached = []
+    for trial in select_top(study, n_best):
+        filename = CURVE_NAME.format(number=trial.number)
+        linked = trial_artifacts(storage, study.study_name, trial.number)
+        if not trial.intermediate_values or any(m.get("filename") == filename for m in linked):
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        path = plot_trial_curve(trial, folder / filename)
+        attached.append(attach_artifact(store, storage, study.study_name, path, trial))
+    return attached
+
+
+def plot_trial_curve(trial: FrozenTrial, path: Path) -> Path:
+    """Validation accuracy against epoch (1-based; stored steps are 0-based epochs)."""
+    steps = sorted(trial.intermediate_values)
+    epochs = [step + 1 for step in steps]
+    values = [trial.intermediate_values[step] for step in steps]
+    fig, axis = plt.subplots(figsize=(6, 4))
+    axis.plot(epochs, values, marker=".", label="validation accuracy")
+    finite = [(e, v) for e, v in zip(epochs, values, strict=True) if math.isfinite(v)]
+    if finite:
+        best_epoch, best = max(finite, key=lambda pair: pair[1])
+        axis.scatter([best_epoch], [best], color="tab:red", zorder=3, label=f"best {best:.4f}")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("validation accuracy")
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right")
+    axis.set_title(f"Trial {trial.number}: validation accuracy per epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
