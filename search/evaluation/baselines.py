@@ -1,4 +1,10 @@
-"""The documented baselines: every figure of baselines.md with its source and configuration.
+"""The documented baselines: the `Baseline` record, its checks, and lookups over baselines.toml.
+
+The figures and configurations of ../shared/docs/baselines.md are data, kept in baselines.toml
+beside this module (shipped as package data). This module reads that file once at import, turns
+every [[baseline]] table into a `Baseline` and checks it, so a typo in the file (an unknown key,
+dataset or activation, one dropout rate too few) stops the import with the entry's id and the
+problem instead of surfacing in a report hours later.
 
 Each `Baseline` is both a figure to show beside the service's results ("documented") and, where
 the source describes enough, a configuration the service can train under its own harness
@@ -12,9 +18,11 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Sequence
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 from models.params import ACTIVATIONS, OPTIMIZERS, ModelParams
 from search.errors import UsageError
@@ -29,11 +37,13 @@ KINDS = ("shallow", "dense", "reference")
 # "adam-shallow" is the shallow study's Adam(1e-4, epsilon=1e-4), built inside build_shallow.
 BASELINE_OPTIMIZERS = ("adam-shallow", *OPTIMIZERS)
 FIGURES = ("test_accuracy", "test_loss", "precision", "recall")
+# Figures stated as percentages in the sources and stored as fractions; a value above 1 here is
+# almost certainly a percentage typed as printed.
+_FRACTION_FIGURES = ("test_accuracy", "precision", "recall")
 
 # Keras' documented defaults, written out so that a later Keras release changing a default cannot
 # silently change a baseline (the sources ran older Keras versions with these values).
 _DEFAULT_LEARNING_RATE = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 0.01}
-_KERAS_DEFAULT_BATCH = 32
 _SHALLOW_LEARNING_RATE = 1e-4
 
 Figure = float | tuple[float, float] | None
@@ -74,10 +84,34 @@ class Baseline:
             raise ValueError(f"{where}: unknown dataset {self.dataset!r}; use one of {DATASETS}")
         if self.kind not in KINDS:
             raise ValueError(f"{where}: unknown kind {self.kind!r}; use one of {KINDS}")
-        if set(self.documented) != set(FIGURES):
-            raise ValueError(f"{where}: documented needs exactly the keys {FIGURES}")
+        unknown = [name for name in self.documented if name not in FIGURES]
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown documented figure {', '.join(map(repr, unknown))}; "
+                f"use {', '.join(FIGURES)}"
+            )
+        missing = [name for name in FIGURES if name not in self.documented]
+        if missing:
+            raise ValueError(f"{where}: documented lacks {', '.join(missing)} (None: not stated)")
+        for name, value in self.documented.items():
+            _check_figure(where, name, value)
         if len(self.units) != len(self.dropouts):
-            raise ValueError(f"{where}: give one dropout rate per hidden layer")
+            raise ValueError(
+                f"{where}: units has {len(self.units)} layers but dropouts "
+                f"{len(self.dropouts)} rates; give one dropout rate per hidden layer"
+            )
+        if any(units < 1 for units in self.units):
+            raise ValueError(f"{where}: hidden layer widths must be positive, got {self.units}")
+        if any(not 0.0 <= rate < 1.0 for rate in self.dropouts):
+            raise ValueError(f"{where}: dropout rates must lie in [0, 1), got {self.dropouts}")
+        if self.batch_size < 1:
+            raise ValueError(f"{where}: batch_size must be positive, got {self.batch_size}")
+        for name in ("epochs", "documented_epochs"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{where}: {name} must be positive where stated, got {value}")
+        if self.patience is not None and self.patience < 0:
+            raise ValueError(f"{where}: patience must not be negative, got {self.patience}")
         if self.activation is not None and self.activation not in ACTIVATIONS:
             raise ValueError(f"{where}: unknown activation {self.activation!r}")
         if self.kind == "reference":
@@ -169,6 +203,21 @@ class Baseline:
         )
 
 
+def _check_figure(where: str, name: str, value: Figure) -> None:
+    """A documented figure is None, a number or a (low, high) range; fractions stay in [0, 1]."""
+    if value is None:
+        return
+    bounds = value if isinstance(value, tuple) else (value, value)
+    if len(bounds) != 2 or bounds[0] > bounds[1]:
+        raise ValueError(f"{where}: documented {name} range must be (low, high), got {value}")
+    if name in _FRACTION_FIGURES and not all(0.0 <= bound <= 1.0 for bound in bounds):
+        raise ValueError(
+            f"{where}: documented {name} {value} is not a fraction (write 86.20% as 0.862)"
+        )
+    if bounds[0] < 0.0:
+        raise ValueError(f"{where}: documented {name} must not be negative, got {value}")
+
+
 def _keras_default_optimizer(name: str) -> keras.optimizers.Optimizer:
     """The sources' "Keras defaults"; unlike the search's make_optimizer, SGD has no momentum."""
     import keras
@@ -182,276 +231,170 @@ def _keras_default_optimizer(name: str) -> keras.optimizers.Optimizer:
     raise ValueError(f"no Keras-default optimizer for {name!r}; use one of {OPTIMIZERS}")
 
 
-def _figures(
-    test_accuracy: Figure = None,
-    test_loss: Figure = None,
-    precision: Figure = None,
-    recall: Figure = None,
-) -> dict[str, Figure]:
-    """The documented-figures dict; every key present, None where the source states nothing."""
-    return {
-        "test_accuracy": test_accuracy,
-        "test_loss": test_loss,
-        "precision": precision,
-        "recall": recall,
-    }
+# --- reading baselines.toml ----------------------------------------------------------------------
+# The loader checks what TOML can get wrong (unknown or missing keys, a value of the wrong type)
+# and converts arrays to tuples; what the values mean is checked by Baseline.__post_init__.
+
+DATA_FILE = "baselines.toml"
+_PACKAGE = __name__.rpartition(".")[0]
+
+# Keys every [[baseline]] table must give.
+_REQUIRED_KEYS = ("id", "dataset", "source", "kind", "units", "dropouts", "batch_size")
+# Every other key may be left out: the source does not state it (see the file's header). The
+# value a left-out key stands for:
+_LEFT_OUT: dict[str, Any] = {
+    "activation": None,
+    "reproduce_activation": NOT_STATED,
+    "optimizer": NOT_STATED,
+    "epochs": None,
+    "patience": None,
+    "documented": {},
+    "documented_epochs": None,
+    "n_params": None,
+    "assumptions": (),
+    "note": "",
+}
 
 
-# Assumption texts shared by several entries, so reports can group identical ones.
-_BATCH_NOT_STATED = f"batch size not stated: Keras default {_KERAS_DEFAULT_BATCH}"
-_NO_SCALING_STATED = "pixels scaled to [0, 1] although the source mentions no scaling"
-_VALIDATION_UNSTATED = "validation split: the service's fixed 10% (the source states no size)"
-_ONE_HOT = (
-    "integer labels with sparse categorical cross-entropy instead of the documented one-hot "
-    "labels with categorical cross-entropy (the same loss)"
-)
-
-# --- Fashion-MNIST -------------------------------------------------------------------------
-
-_ALEXNET = Baseline(
-    id="FM-ALEXNET",
-    dataset="fashion",
-    source=(
-        'Ma, Li, Xia, Zhang, "Autonomous deep learning: a genetic DCNN designer for image '
-        'classification", Neurocomputing 379 (2020) 152-161'
-    ),
-    kind="reference",
-    units=(),
-    dropouts=(),
-    activation=None,
-    reproduce_activation=NOT_STATED,
-    optimizer=NOT_STATED,
-    # The field is an int; a reference figure is never trained, so 32 is only a placeholder.
-    batch_size=_KERAS_DEFAULT_BATCH,
-    epochs=None,
-    patience=None,
-    documented=_figures(test_accuracy=0.8643),
-    documented_epochs=None,
-    n_params=61_000_000,
-    assumptions=(f"{_BATCH_NOT_STATED} (a placeholder: a reference figure is never trained)",),
-    note=(
-        "AlexNet (Krizhevsky et al. 2012), about 61M parameters: a convolutional net on 256x256 "
-        "RGB input, not reproduced here; the bar the shallow-network study set out to reach"
-    ),
-)
-
-_SHALLOW_SOURCE = (
-    'A. H. Uddin, "Fine-Tuning Shallow Networks with Keras for Efficient Image Classification"'
-)
-_SHALLOW_NOTE = (
-    "per-pixel Dense layers before Flatten; the best-val_loss checkpoint is reloaded for the "
-    "test evaluation"
-)
-_SHALLOW_ASSUMPTIONS = (
-    _ONE_HOT,
-    "validation: the service's fixed, seeded 10% split (the source: validation_split 0.1 with "
-    "shuffling)",
-)
-_SHALLOW_ACTIVATION_NOT_STATED = (
-    "activation not stated: relu assumed (the study's grid offered none and relu)"
-)
+# A converter takes (where, key, value): `where` and `key` name the entry and key in its errors.
+_Converter = Callable[[str, str, object], Any]
 
 
-# baselines.md: "about 3M" trainable parameters for n = 392, L = 1 (no figure for L = 2).
-_ABOUT_3M = 3_000_000
+def _string(where: str, key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: {key} must be a string, got {value!r}")
+    return value
 
 
-def _shallow(
-    id_: str,
-    n_layers: int,
-    units: int,
-    dropout: float,
-    activation: str | None,
-    documented: dict[str, Figure],
-    *,
-    documented_epochs: int | None = None,
-) -> Baseline:
-    """One row of the FM-SHALLOW table; everything else is the study's common setup."""
-    assumptions = _SHALLOW_ASSUMPTIONS
-    if activation is None:
-        assumptions = (_SHALLOW_ACTIVATION_NOT_STATED, *assumptions)
-    documented_count = n_layers == 1 and units == 392
-    note = _SHALLOW_NOTE
-    if documented_count:
-        note += "; n_params is the documented 'about 3M' for n = 392, L = 1"
-    return Baseline(
-        id=id_,
-        dataset="fashion",
-        source=_SHALLOW_SOURCE,
-        kind="shallow",
-        units=(units,) * n_layers,
-        dropouts=(dropout,) * n_layers,
-        activation=activation,
-        reproduce_activation=activation or "relu",
-        optimizer="adam-shallow",
-        batch_size=128,
-        epochs=3000,
-        patience=50,
-        documented=documented,
-        documented_epochs=documented_epochs,
-        n_params=_ABOUT_3M if documented_count else None,
-        assumptions=assumptions,
-        note=note,
-    )
+def _integer(where: str, key: str, value: object) -> int:
+    # bool is an int in Python; `epochs = true` is a typo, not 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where}: {key} must be an integer, got {value!r}")
+    return value
 
 
-# Columns: id, L, n, d, act ("linear" for the table's "none"; None for "not stated"), figures.
-_FM_SHALLOW = (
-    _shallow("FM-SHALLOW-392-relu-d0.5", 1, 392, 0.5, "relu", _figures(0.862, 0.39)),
-    _shallow("FM-SHALLOW-392-none-d0.5", 1, 392, 0.5, "linear", _figures(0.8469)),
-    _shallow(
-        "FM-SHALLOW-392-none-d0.8",
-        1,
-        392,
-        0.8,
-        "linear",
-        _figures(0.8636, 0.38, 0.8877, 0.8455),
-        documented_epochs=377,
-    ),
-    _shallow(
-        "FM-SHALLOW-392-relu-d0.8",
-        1,
-        392,
-        0.8,
-        "relu",
-        _figures(0.8445, 0.44, 0.8755, 0.8152),
-        documented_epochs=68,
-    ),
-    _shallow("FM-SHALLOW-2x78-d0.5", 2, 78, 0.5, None, _figures(0.8671, 0.3691, 0.89, 0.8472)),
-    _shallow("FM-SHALLOW-2x392-d0.5", 2, 392, 0.5, None, _figures(0.8666, 0.3721, 0.8887, 0.8491)),
-)
-
-_FM_MLP128 = Baseline(
-    id="FM-MLP128",
-    dataset="fashion",
-    source='blog "Designing Dense Neural Networks: Lessons from Fashion MNIST"',
-    kind="dense",
-    units=(128,),
-    dropouts=(0.0,),
-    activation="relu",
-    reproduce_activation="relu",
-    optimizer="adam",
-    batch_size=_KERAS_DEFAULT_BATCH,
-    epochs=10,
-    patience=None,
-    documented=_figures(),
-    documented_epochs=None,
-    n_params=None,
-    assumptions=(
-        _BATCH_NOT_STATED,
-        _NO_SCALING_STATED,
-        "validation split: the service's fixed 10% instead of the documented 0.2",
-    ),
-    note="test accuracy not stated: the reproduction supplies the figure",
-)
-
-# --- MNIST digits ----------------------------------------------------------------------------
-
-_SIGMOID_SOURCE = (
-    'T. E. Bettilyon, "How to classify MNIST digits with different neural network architectures"'
-)
-_SIGMOID_ASSUMPTIONS = (_NO_SCALING_STATED, _VALIDATION_UNSTATED, _ONE_HOT)
+def _number(where: str, key: str, value: object) -> float:
+    # TOML reads `0` as an integer; a rate or a figure written so is still meant as a float.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where}: {key} must be a number, got {value!r}")
+    return float(value)
 
 
-def _sigmoid(
-    id_: str,
-    units: tuple[int, ...],
-    accuracy: Figure,
-    *,
-    epochs: int | None = 5,
-    batch_size: int = 128,
-    n_params: int | None = None,
-    note: str = "",
-) -> Baseline:
-    """One row of the MN-SIGMOID table: sigmoid layers, SGD (Keras defaults), no dropout."""
-    return Baseline(
-        id=id_,
-        dataset="mnist",
-        source=_SIGMOID_SOURCE,
-        kind="dense",
-        units=units,
-        dropouts=(0.0,) * len(units),
-        activation="sigmoid",
-        reproduce_activation="sigmoid",
-        optimizer="sgd",
-        batch_size=batch_size,
-        epochs=epochs,
-        patience=None,
-        documented=_figures(accuracy),
-        documented_epochs=None,
-        n_params=n_params,
-        assumptions=_SIGMOID_ASSUMPTIONS,
-        note=note,
-    )
+def _array(where: str, key: str, value: object, item: _Converter) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: {key} must be an array, got {value!r}")
+    return tuple(item(where, f"{key}[{i}]", element) for i, element in enumerate(value))
 
 
-_MN_SIGMOID = (
-    _sigmoid(
-        "MN-SIGMOID-1x32",
-        (32,),
-        (0.87, 0.888),
-        n_params=25_450,
-        note="test accuracy 0.87 to 0.888 over runs",
-    ),
-    _sigmoid("MN-SIGMOID-2x32", (32, 32), 0.767),
-    _sigmoid("MN-SIGMOID-3x32", (32,) * 3, 0.438),
-    _sigmoid("MN-SIGMOID-4x32", (32,) * 4, 0.114),
-    _sigmoid("MN-SIGMOID-3x32-e40", (32,) * 3, 0.886, epochs=40),
-    _sigmoid("MN-SIGMOID-1x64", (64,), 0.904),
-    _sigmoid("MN-SIGMOID-1x128", (128,), 0.916),
-    _sigmoid("MN-SIGMOID-1x256", (256,), 0.926),
-    _sigmoid("MN-SIGMOID-1x512", (512,), 0.934),
-    _sigmoid("MN-SIGMOID-1x2048", (2048,), 0.950),
-    _sigmoid(
-        "MN-SIGMOID-1x512-long",
-        (512,),
-        0.947,
-        epochs=None,
-        note=(
-            "trained for more epochs (number not stated); 0.947 is the best of depths 1-5 x "
-            "widths {32, 128, 512}. Not reproducible without the epoch count"
-        ),
-    ),
-    _sigmoid("MN-SIGMOID-5x32-b16", (32,) * 5, 0.827, epochs=50, batch_size=16),
-)
+def _figure(where: str, key: str, value: object) -> Figure:
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise ValueError(f"{where}: {key} as a range is [low, high], got {value!r}")
+        low, high = _array(where, key, value, _number)
+        return (low, high)
+    return _number(where, key, value)
 
-_MN_MLP512 = Baseline(
-    id="MN-MLP512",
-    dataset="mnist",
-    source=(
-        'Keras\' mnist_mlp example (walk-through "Neural network dense layers"; the figure is '
-        "the Keras example's)"
-    ),
-    kind="dense",
-    units=(512, 512),
-    dropouts=(0.2, 0.2),
-    activation="relu",
-    reproduce_activation="relu",
-    optimizer="rmsprop",
-    batch_size=128,
-    epochs=20,
-    patience=None,
-    documented=_figures(0.984),
-    documented_epochs=None,
-    n_params=669_706,
-    assumptions=(_VALIDATION_UNSTATED, _ONE_HOT),
-    note=(
-        "the walk-through states no figure; 0.984 is Keras' mnist_mlp example's 'about 98.40%' "
-        "after 20 epochs"
-    ),
-)
 
-BASELINES: tuple[Baseline, ...] = (
-    _ALEXNET,
-    *_FM_SHALLOW,
-    _FM_MLP128,
-    *_MN_SIGMOID,
-    _MN_MLP512,
-)
+def _figures(where: str, key: str, value: object) -> dict[str, Figure]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: {key} must be a table of figures, got {value!r}")
+    # An unknown name is kept so that __post_init__ names it; _entry adds the figures left out.
+    return {name: _figure(where, f"{key}.{name}", figure) for name, figure in value.items()}
+
+
+# Every key a [[baseline]] table may hold (exactly Baseline's fields), with its TOML type check.
+_CONVERTERS: dict[str, _Converter] = {
+    "id": _string,
+    "dataset": _string,
+    "source": _string,
+    "kind": _string,
+    "units": lambda where, key, value: _array(where, key, value, _integer),
+    "dropouts": lambda where, key, value: _array(where, key, value, _number),
+    "activation": _string,
+    "reproduce_activation": _string,
+    "optimizer": _string,
+    "batch_size": _integer,
+    "epochs": _integer,
+    "patience": _integer,
+    "documented": _figures,
+    "documented_epochs": _integer,
+    "n_params": _integer,
+    "assumptions": lambda where, key, value: _array(where, key, value, _string),
+    "note": _string,
+}
+
+
+def _entry(table: object, position: int) -> Baseline:
+    """One [[baseline]] table (the `position`-th of the file) as a checked Baseline."""
+    if not isinstance(table, dict):
+        raise ValueError(f"baseline #{position}: not a table")
+    baseline_id = table.get("id")
+    where = f"baseline {baseline_id}" if isinstance(baseline_id, str) else f"baseline #{position}"
+    for key in table:
+        # Refused, not ignored: a misspelt key would otherwise silently read as "not stated".
+        if key not in _CONVERTERS:
+            close = difflib.get_close_matches(key, _CONVERTERS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{where}: unknown key {key!r}{hint}")
+    missing = [key for key in _REQUIRED_KEYS if key not in table]
+    if missing:
+        raise ValueError(f"{where}: missing key {', '.join(map(repr, missing))}")
+    values = {key: _LEFT_OUT[key] for key in _LEFT_OUT if key not in table}
+    values.update({key: _CONVERTERS[key](where, key, value) for key, value in table.items()})
+    # A figure left out is not stated: None, so every entry has all FIGURES keys.
+    values["documented"] = {**dict.fromkeys(FIGURES), **values["documented"]}
+    return Baseline(**values)
+
+
+def from_document(document: Mapping[str, object], source: str = "<data>") -> tuple[Baseline, ...]:
+    """The entries of a parsed baselines document (`tomllib`'s dict), checked, in its order.
+
+    ValueError, prefixed with `source`, naming the entry (its id, else its position) and the
+    problem.
+    """
+    try:
+        unknown = [key for key in document if key != "baseline"]
+        if unknown:
+            raise ValueError(
+                f"unknown top-level key {', '.join(map(repr, unknown))}; the file holds only "
+                "[[baseline]] tables"
+            )
+        tables = document.get("baseline")
+        if not isinstance(tables, list) or not tables:
+            raise ValueError("no entries: write each one as a [[baseline]] table")
+        entries = tuple(_entry(table, position) for position, table in enumerate(tables, 1))
+        seen: set[str] = set()
+        for entry in entries:
+            if entry.id in seen:
+                raise ValueError(f"baseline {entry.id}: the id is used twice")
+            seen.add(entry.id)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    return entries
+
+
+def loads(text: str, source: str = "<string>") -> tuple[Baseline, ...]:
+    """The entries of a baselines TOML text, checked, in file order (see `from_document`)."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{source}: not valid TOML: {exc}") from None
+    return from_document(document, source)
+
+
+def load() -> tuple[Baseline, ...]:
+    """Every entry of the packaged baselines.toml, checked, in file order."""
+    # importlib.resources, not a path beside __file__: the file is package data and also has to be
+    # found when the package is installed from a wheel or zip.
+    text = resources.files(_PACKAGE).joinpath(DATA_FILE).read_text(encoding="utf-8")
+    return loads(text, source=f"{_PACKAGE.replace('.', '/')}/{DATA_FILE}")
+
+
+# --- lookups -------------------------------------------------------------------------------------
+
+BASELINES: tuple[Baseline, ...] = load()
 
 _BY_ID = {baseline.id: baseline for baseline in BASELINES}
-if len(_BY_ID) != len(BASELINES):
-    raise RuntimeError("two documented baselines share an id")
 
 
 def for_dataset(dataset: str) -> tuple[Baseline, ...]:
