@@ -1,12 +1,15 @@
 """The flatten-first MLP of the search space.
 
-Flatten -> [Dense -> Dropout] x L -> Dense(10, softmax); glorot_uniform kernels, zero biases.
+Flatten -> [Normalization] -> [Dense -> [BatchNormalization] -> activation -> Dropout] x L ->
+Dense(n_classes, softmax); glorot_uniform kernels, zero biases.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 
+from models.losses import SparseSmoothedCrossentropy
 from models.params import ModelParams
 
 # Train steps per call into TensorFlow: the same updates, far fewer Python round trips. On the
@@ -16,15 +19,35 @@ from models.params import ModelParams
 STEPS_PER_EXECUTION = 32
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """The three optimizers of the search space; SGD always with classical momentum 0.9."""
+def make_optimizer(
+    name: str,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+    weight_decay: float = 0.0,
+) -> keras.optimizers.Optimizer:
+    """The three optimizers of the search space; SGD always with classical momentum 0.9.
+
+    weight_decay is decoupled from the gradient (Keras applies it to every optimizer as AdamW
+    does), so Adam with weight decay is AdamW.
+    """
+    decay = {"weight_decay": weight_decay} if weight_decay else {}
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate)
+        return keras.optimizers.Adam(learning_rate=learning_rate, **decay)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+        return keras.optimizers.RMSprop(learning_rate=learning_rate, **decay)
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, **decay)
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+def learning_rate_of(
+    params: ModelParams, decay_steps: int | None
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """A constant rate, or cosine decay to 0 over `decay_steps` optimizer steps."""
+    if params.lr_schedule == "constant":
+        return params.learning_rate
+    if not decay_steps:
+        raise ValueError("a cosine schedule needs decay_steps (steps per epoch x max epochs)")
+    return keras.optimizers.schedules.CosineDecay(params.learning_rate, decay_steps=decay_steps)
 
 
 def build_dense(
@@ -35,8 +58,14 @@ def build_dense(
     jit_compile: bool = False,
     optimizer: keras.optimizers.Optimizer | None = None,
     steps_per_execution: int = STEPS_PER_EXECUTION,
+    feature_stats: tuple[np.ndarray, np.ndarray] | None = None,
+    decay_steps: int | None = None,
 ) -> keras.Model:
     """A compiled Keras model for integer labels (sparse categorical cross-entropy).
+
+    feature_stats: (mean, variance) per input feature of the training split, for
+    `params.standardize`; the Normalization layer carries them, so a saved model takes raw
+    inputs. decay_steps: optimizer steps of the whole training, for a cosine schedule.
 
     optimizer, when given, replaces make_optimizer(params.optimizer, params.learning_rate): the
     documented baselines need Keras' defaults (SGD without momentum), not the search's SGD.
@@ -50,15 +79,31 @@ def build_dense(
     model = keras.Sequential(name="dense")
     model.add(keras.Input(shape=input_shape))
     model.add(keras.layers.Flatten())
+    if params.standardize:
+        if feature_stats is None:
+            raise ValueError("standardize needs feature_stats (mean, variance) of the inputs")
+        mean, variance = (np.reshape(a, (-1,)) for a in feature_stats)
+        model.add(keras.layers.Normalization(mean=mean, variance=variance, name="standardize"))
     for i, (units, rate) in enumerate(zip(params.units, params.dropouts, strict=True)):
-        model.add(
-            keras.layers.Dense(units, activation=params.activation, name=f"dense_{i}", **init)
-        )
+        if params.batch_norm:
+            model.add(keras.layers.Dense(units, name=f"dense_{i}", **init))
+            model.add(keras.layers.BatchNormalization(name=f"batch_norm_{i}"))
+            model.add(keras.layers.Activation(params.activation, name=f"activation_{i}"))
+        else:
+            model.add(
+                keras.layers.Dense(units, activation=params.activation, name=f"dense_{i}", **init)
+            )
         model.add(keras.layers.Dropout(rate, name=f"dropout_{i}"))
     model.add(keras.layers.Dense(n_classes, activation="softmax", name="output", **init))
+    loss: str | keras.losses.Loss = "sparse_categorical_crossentropy"
+    if params.label_smoothing:
+        loss = SparseSmoothedCrossentropy(params.label_smoothing, n_classes)
     model.compile(
-        optimizer=optimizer or make_optimizer(params.optimizer, params.learning_rate),
-        loss="sparse_categorical_crossentropy",
+        optimizer=optimizer
+        or make_optimizer(
+            params.optimizer, learning_rate_of(params, decay_steps), params.weight_decay
+        ),
+        loss=loss,
         metrics=["accuracy"],
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,

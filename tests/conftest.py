@@ -25,6 +25,17 @@ needs_real_fashion = pytest.mark.skipif(
 )
 
 
+# The space-version-2 knobs at their plainest: a trial dict of the old seven parameters plus
+# these is a plain network (no batch norm or standardisation, constant rate, no smoothing).
+PLAIN_KNOBS = {
+    "batch_norm": False,
+    "weight_decay": 1e-6,
+    "standardize": False,
+    "lr_schedule": "constant",
+    "label_smoothing": 0.0,
+}
+
+
 def synthetic_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """uint8 28x28 images whose class is a bright horizontal band: learnable in one epoch."""
     rng = np.random.default_rng(seed)

@@ -39,7 +39,7 @@ from search.viewer.server import (
 )
 from storage.artifacts import attach_artifact, default_artifact_dir, trial_artifacts
 from storage.readonly import read_only_sqlite_url
-from tests.conftest import ROOT
+from tests.conftest import PLAIN_KNOBS, ROOT
 
 STUDY = "fashion-dash"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,6 +53,11 @@ DISTRIBUTIONS = {  # as search/space.py suggests them, for a one-layer network
     "learning_rate": FloatDistribution(*SPACE.learning_rate, log=True),
     "optimizer": CategoricalDistribution(SPACE.optimizers),
     "batch_size": CategoricalDistribution(SPACE.batch_sizes),
+    "batch_norm": CategoricalDistribution(SPACE.batch_norm),
+    "weight_decay": FloatDistribution(*SPACE.weight_decay, log=True),
+    "standardize": CategoricalDistribution(SPACE.standardize),
+    "lr_schedule": CategoricalDistribution(SPACE.lr_schedules),
+    "label_smoothing": FloatDistribution(*SPACE.label_smoothing),
 }
 BEST_DOC = best_documented("fashion")
 REPORT = {  # the part of search.report.build_report's dict that the note reads
@@ -89,6 +94,7 @@ def _params(units: int, lr: float) -> dict:
         "learning_rate": lr,
         "optimizer": "adam",
         "batch_size": 128,
+        **PLAIN_KNOBS,
     }
 
 
@@ -118,16 +124,16 @@ def build_study(db: Path) -> optuna.Study:
                 params=_params(units, lr),
                 distributions=DISTRIBUTIONS,
                 value=max(curve),
-                intermediate_values=dict(enumerate(curve)),
+                intermediate_values={epoch: v for epoch, v in enumerate(curve, start=1)},
                 user_attrs=_attrs(len(curve), len(curve), "max_epochs"),
             )
         )
     study.add_trial(
         create_trial(
-            params=_params(16, 1e-4),
+            params=_params(32, 1e-4),
             distributions=DISTRIBUTIONS,
             state=TrialState.PRUNED,
-            intermediate_values={0: 0.5},
+            intermediate_values={1: 0.5},
             user_attrs={**_attrs(1, 1, "pruned"), "pruned_at_epoch": 1},
         )
     )
@@ -409,7 +415,9 @@ def test_study_note_states_space_search_data_best_and_baselines(published):
     study = optuna.load_study(study_name=STUDY, storage=published.url)
     note = study_note(study, study._storage, REPORT)
     for text in (
-        "`n_units_l{i}`: 8 to 1024 (log scale)",  # the search space
+        "`n_units_l{i}`: 32 to 2048 (log scale)",  # the search space
+        "`weight_decay`: 1e-06 to 0.1 (log scale, decoupled)",
+        "`lr_schedule`: constant, cosine",
         "`learning_rate`: 0.0001 to 0.01",
         "sampler: `tpe`",
         "pruner: `hyperband`",

@@ -1,8 +1,11 @@
 """The network builders: layer order, initializers, parameter counts."""
 
 import keras
+import numpy as np
+import pytest
 
 from models import build_dense, build_shallow
+from models.dense import learning_rate_of
 from models.params import ModelParams
 
 
@@ -50,3 +53,55 @@ def test_build_shallow_acts_per_pixel_before_flattening():
     assert model.layers[1].output.shape == (None, 28, 28, 7)
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert abs(float(model.optimizer.epsilon) - 1e-4) < 1e-12
+
+
+def _knobbed(**overrides) -> ModelParams:
+    return ModelParams(units=(16,), dropouts=(0.1,), **overrides)
+
+
+def test_build_dense_batch_norm_sits_between_dense_and_activation():
+    model = build_dense(_knobbed(batch_norm=True, activation="gelu"))
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Flatten", "Dense", "BatchNormalization", "Activation", "Dropout", "Dense"]
+    assert model.layers[1].activation.__name__ == "linear", "the activation comes after the norm"
+
+
+def test_build_dense_standardize_carries_the_training_statistics():
+    mean, variance = np.full(784, 0.25), np.full(784, 0.04)
+    model = build_dense(_knobbed(standardize=True), feature_stats=(mean, variance))
+    assert type(model.layers[1]).__name__ == "Normalization"
+    out = model.layers[1](np.full((1, 784), 0.45, dtype="float32"))
+    assert np.allclose(np.asarray(out), 1.0, atol=1e-3), "(0.45 - 0.25) / sqrt(0.04) = 1"
+    with pytest.raises(ValueError, match="feature_stats"):
+        build_dense(_knobbed(standardize=True))
+
+
+def test_cosine_schedule_decays_to_zero_over_the_given_steps():
+    schedule = learning_rate_of(_knobbed(lr_schedule="cosine", learning_rate=1e-2), 100)
+    assert float(schedule(0)) == pytest.approx(1e-2)
+    assert float(schedule(50)) == pytest.approx(5e-3, rel=1e-4), "half way: half the rate"
+    assert float(schedule(100)) == pytest.approx(0.0, abs=1e-9)
+    assert learning_rate_of(_knobbed(learning_rate=1e-2), None) == 1e-2, "constant stays"
+    with pytest.raises(ValueError, match="decay_steps"):
+        build_dense(_knobbed(lr_schedule="cosine"))
+
+
+def test_build_dense_weight_decay_is_decoupled_in_the_optimizer():
+    model = build_dense(_knobbed(weight_decay=1e-3, optimizer="sgd"))
+    assert model.optimizer.weight_decay == pytest.approx(1e-3)
+    assert model.optimizer.momentum == pytest.approx(0.9)
+
+
+def test_label_smoothing_loss_matches_keras_on_one_hot_labels_and_reloads(tmp_path):
+    model = build_dense(_knobbed(label_smoothing=0.1))
+    y = np.array([3, 7])
+    probabilities = np.full((2, 10), 0.05, dtype="float32")
+    probabilities[0, 3] = probabilities[1, 7] = 0.55
+    ours = float(model.loss(y, probabilities))
+    reference = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(
+        np.eye(10)[y], probabilities
+    )
+    assert ours == pytest.approx(float(reference), rel=1e-5)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert keras.models.load_model(path).loss.label_smoothing == pytest.approx(0.1)

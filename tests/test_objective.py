@@ -5,6 +5,7 @@ from optuna.trial import TrialState
 
 from search.study.config import PRESETS
 from search.study.objective import Objective
+from tests.conftest import PLAIN_KNOBS
 
 CONFIG = PRESETS["fashion"].with_overrides(max_epochs=2, patience=5)
 FIXED = {
@@ -15,6 +16,7 @@ FIXED = {
     "learning_rate": 3e-3,
     "optimizer": "adam",
     "batch_size": 64,
+    **PLAIN_KNOBS,
 }
 
 
@@ -35,7 +37,7 @@ def test_objective_reports_every_epoch_and_its_value_is_the_best(tiny_split):
     study.optimize(Objective(CONFIG, tiny_split), n_trials=1)
     trial = study.trials[0]
     assert trial.state == TrialState.COMPLETE
-    assert sorted(trial.intermediate_values) == [0, 1], "one value per epoch, 0-based steps"
+    assert sorted(trial.intermediate_values) == [1, 2], "one value per epoch, step = epoch"
     assert trial.value == max(trial.intermediate_values.values())
 
 
@@ -48,7 +50,27 @@ def test_objective_gets_pruned_and_keeps_its_intermediate_values(tiny_split):
     study.optimize(Objective(CONFIG, tiny_split), n_trials=1)
     trial = study.trials[0]
     assert trial.state == TrialState.PRUNED
-    assert list(trial.intermediate_values) == [0]
+    assert list(trial.intermediate_values) == [1]
     assert trial.user_attrs["pruned_at_epoch"] == 1
     assert trial.user_attrs["stop_reason"] == "pruned"
     assert "n_params" in trial.user_attrs and "val_loss" in trial.user_attrs
+
+
+def test_objective_first_rung_comes_after_the_first_epoch(tiny_split):
+    # min_resource=1 means "one epoch": successive halving's first rung must judge a trial
+    # after its first epoch (with 0-based steps it first judged after the second).
+    study = optuna.create_study(
+        direction="maximize",
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+    )
+    for _ in range(3):  # three earlier trials that were excellent after one epoch
+        earlier = study.ask()
+        earlier.report(0.999, step=1)
+        assert not earlier.should_prune(), "the best at a rung is promoted"
+        study.tell(earlier, 0.999)
+    study.enqueue_trial({**FIXED, "learning_rate": 1e-5})  # far from 0.999 after one epoch
+    study.optimize(Objective(CONFIG, tiny_split), n_trials=1)
+    trial = study.trials[-1]
+    assert trial.state == TrialState.PRUNED, "judged at the first rung, after epoch 1"
+    assert list(trial.intermediate_values) == [1]
+    assert trial.user_attrs["pruned_at_epoch"] == 1

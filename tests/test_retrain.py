@@ -17,6 +17,7 @@ from search.evaluation.selection import config_key, select_top
 from search.run import main
 from storage.artifacts import trial_artifacts
 from storage.results import ResultStore, RunRecord
+from tests.conftest import PLAIN_KNOBS
 
 FAST = ["--max-epochs", "2", "--seed", "1"]
 
@@ -30,6 +31,7 @@ def _trial_params(units: int, lr: float = 1e-3) -> dict:
         "learning_rate": lr,
         "optimizer": "adam",
         "batch_size": 64,
+        **PLAIN_KNOBS,
     }
 
 
@@ -153,7 +155,7 @@ def retrained(tmp_path_factory, shared_data_dir):
 
 def test_retrain_stores_every_run_with_its_test_figures(retrained):
     db, _ = retrained
-    runs = ResultStore(f"sqlite:///{db}").runs("fashion")
+    runs = ResultStore(f"sqlite:///{db}").runs("fashion", "trial")
     assert len(runs) == 4, "2 configurations x 2 seeds"
     assert len({r.config_key for r in runs}) == 2
     for run in runs:
@@ -267,3 +269,15 @@ def test_baselines_preset_rejects_an_unknown_id(tmp_path, data_dir, capsys):
     assert main(argv) == 2
     assert "FM-NOPE" in capsys.readouterr().err
     assert not (tmp_path / "b.db").exists()
+
+
+def test_retrain_adds_an_ensemble_of_the_retrained_models(retrained):
+    db, _ = retrained
+    store = ResultStore(f"sqlite:///{db}")
+    [ensemble] = store.runs("fashion", "ensemble")
+    trial_runs = store.runs("fashion", "trial")
+    members = ensemble.params["members"]
+    assert 1 <= len(members) <= len(trial_runs), "members come from the retrained models"
+    by_member = {(r.label, r.seed): r for r in trial_runs}
+    assert ensemble.n_params == sum(by_member[(m["label"], m["seed"])].n_params for m in members)
+    assert 0.0 <= ensemble.test_accuracy <= 1.0 and ensemble.val_accuracy is not None

@@ -255,3 +255,14 @@ def test_run_refuses_a_study_made_for_another_dataset(made_study, data_dir, caps
     )
     _assert_one_line_error(capsys, code, "searches 'fashion', not 'mnist'")
     assert _finished(_study(made_study)) == before
+
+
+def test_run_refuses_to_mix_a_study_of_the_older_search_space(made_study, data_dir, capsys):
+    study = _study(made_study)
+    old = {k: v for k, v in study.user_attrs["config"].items() if k != "space_version"}
+    study.set_user_attr("config", old)  # as a version-1 study recorded it: no version
+    before = _digest(made_study)
+    argv = ["--study", "fashion", "--storage", f"sqlite:///{made_study}"]
+    code = main([*argv, "--data-dir", str(data_dir), "--n-trials", "4", *FAST])
+    _assert_one_line_error(capsys, code, "search space version 1", "--study-name fashion-v2")
+    assert _digest(made_study) == before, "nothing is added to the old study"

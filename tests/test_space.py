@@ -18,23 +18,29 @@ def test_sample_params_uses_the_contract_names():
         params = sample_params(trial, SPACE)
         per_layer = {f"{p}_l{i}" for i in range(params.n_layers) for p in ("n_units", "dropout")}
         expected = {"n_layers", "activation", "learning_rate", "optimizer", "batch_size"}
+        expected |= {"batch_norm", "weight_decay", "standardize", "lr_schedule", "label_smoothing"}
         assert set(trial.params) == expected | per_layer, "exactly the documented names"
         study.tell(trial, 0.0)
 
 
-def test_sample_params_distributions_match_the_issue():
+def test_sample_params_distributions_are_the_documented_version_2_space():
     trial = optuna.create_study().ask()
     sample_params(trial, SPACE)
     d = trial.distributions
-    assert d["n_layers"] == IntDistribution(1, 4)
-    assert d["n_units_l0"] == IntDistribution(8, 1024, log=True), "units on a log scale"
-    assert d["dropout_l0"] == FloatDistribution(0.0, 0.8)
+    assert d["n_layers"] == IntDistribution(1, 3)
+    assert d["n_units_l0"] == IntDistribution(32, 2048, log=True), "units on a log scale"
+    assert d["dropout_l0"] == FloatDistribution(0.0, 0.6)
     assert d["learning_rate"] == FloatDistribution(1e-4, 1e-2, log=True)
     assert d["activation"] == CategoricalDistribution(
-        ("relu", "elu", "leaky_relu", "linear", "sigmoid", "tanh")
+        ("relu", "gelu", "swish", "elu", "leaky_relu", "tanh")
     )
     assert d["optimizer"] == CategoricalDistribution(("adam", "rmsprop", "sgd"))
-    assert d["batch_size"] == CategoricalDistribution((64, 128, 256))
+    assert d["batch_size"] == CategoricalDistribution((64, 128, 256, 512))
+    assert d["batch_norm"] == CategoricalDistribution((False, True))
+    assert d["weight_decay"] == FloatDistribution(1e-6, 1e-1, log=True)
+    assert d["standardize"] == CategoricalDistribution((False, True))
+    assert d["lr_schedule"] == CategoricalDistribution(("constant", "cosine"))
+    assert d["label_smoothing"] == FloatDistribution(0.0, 0.2)
 
 
 def test_params_from_stored_round_trips():
@@ -45,15 +51,20 @@ def test_params_from_stored_round_trips():
         learning_rate=3e-3,
         optimizer="sgd",
         batch_size=64,
+        batch_norm=True,
+        weight_decay=1e-4,
+        standardize=True,
+        lr_schedule="cosine",
+        label_smoothing=0.1,
     )
     assert params_from_stored(to_trial_params(params), SPACE) == params
 
 
 def test_params_from_stored_warns_on_values_outside_the_space():
-    # Documented baselines (MN-SIGMOID-1x2048) lie outside the space and must still rebuild.
-    stored = to_trial_params(ModelParams(units=(2048,), dropouts=(0.1,)))
+    # A stored trial may lie outside today's ranges (a wider unit count) and must still rebuild.
+    stored = to_trial_params(ModelParams(units=(4096,), dropouts=(0.1,), weight_decay=1e-4))
     with pytest.warns(UserWarning, match="out of the range"):
-        assert params_from_stored(stored, SPACE).units == (2048,)
+        assert params_from_stored(stored, SPACE).units == (4096,)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +74,10 @@ def test_params_from_stored_warns_on_values_outside_the_space():
         {"units": (8, 8), "dropouts": (0.1,)},
         {"units": (0,), "dropouts": (0.1,)},
         {"units": (8,), "dropouts": (1.0,)},
-        {"units": (8,), "dropouts": (0.1,), "activation": "swish"},
+        {"units": (8,), "dropouts": (0.1,), "activation": "softplus"},
+        {"units": (8,), "dropouts": (0.1,), "weight_decay": -1e-4},
+        {"units": (8,), "dropouts": (0.1,), "lr_schedule": "step"},
+        {"units": (8,), "dropouts": (0.1,), "label_smoothing": 1.0},
         {"units": (8,), "dropouts": (0.1,), "optimizer": "adagrad"},
         {"units": (8,), "dropouts": (0.1,), "learning_rate": -1.0},
     ],

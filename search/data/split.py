@@ -28,6 +28,13 @@ class Split:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
+    @functools.cached_property
+    def feature_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of each input feature over the training part (never validation):
+        what input standardisation uses. Computed once per process."""
+        flat = self.x_train.reshape(len(self.x_train), -1)
+        return flat.mean(axis=0, dtype=np.float64), flat.var(axis=0, dtype=np.float64)
+
 
 def to_float(images: np.ndarray) -> np.ndarray:
     """uint8 (n, 28, 28) -> float32 (n, 28, 28, 1) in [0, 1]."""

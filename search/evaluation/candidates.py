@@ -12,11 +12,11 @@ from typing import Any
 import keras
 from optuna.trial import FrozenTrial
 
-from models import build_dense
 from search.data import Split
 from search.evaluation.baselines import select_for_reproduction
 from search.evaluation.selection import config_key
 from search.study.config import StudyConfig
+from search.study.objective import build_model
 from search.study.space import params_from_stored
 
 
@@ -33,6 +33,10 @@ class Candidate:
     max_epochs: int
     patience: int | None  # None: train exactly max_epochs, keep the last weights
     trial: FrozenTrial | None = None
+    # What early stopping watches and which epoch's weights are kept: a search trial is
+    # retrained on the figure the search scored it by (its best-epoch validation accuracy);
+    # a documented baseline keeps its source's rule (val_loss).
+    monitor: str = "val_accuracy"
 
 
 def trial_candidates(trials: Iterable[FrozenTrial], config: StudyConfig, split: Split) -> list:
@@ -45,7 +49,7 @@ def trial_candidates(trials: Iterable[FrozenTrial], config: StudyConfig, split: 
                 config_key=config_key(trial.params),
                 label=f"trial {trial.number}",
                 params=dict(trial.params),
-                build=lambda p=params: build_dense(p, split.input_shape),
+                build=lambda p=params: build_model(p, split, config.max_epochs),
                 batch_size=params.batch_size,
                 max_epochs=config.max_epochs,
                 patience=config.patience,
@@ -78,6 +82,7 @@ def baseline_candidates(config: StudyConfig, split: Split) -> list[Candidate]:
                 batch_size=baseline.batch_size,
                 max_epochs=cap,
                 patience=baseline.patience,
+                monitor="val_loss",
             )
         )
     return candidates

@@ -21,6 +21,7 @@ import optuna
 
 from search.data import Split, load_test
 from search.evaluation.candidates import Candidate
+from search.evaluation.ensemble import ensemble_stage
 from search.evaluation.metrics import evaluate
 from search.study.config import EVAL_BATCH, StudyConfig
 from storage.artifacts import attach_artifact, default_artifact_dir
@@ -38,7 +39,10 @@ def train_and_evaluate(
     if candidate.patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=candidate.patience, restore_best_weights=True
+                monitor=candidate.monitor,
+                mode="max" if candidate.monitor.endswith("accuracy") else "min",
+                patience=candidate.patience,
+                restore_best_weights=True,
             )
         )
     start = time.perf_counter()
@@ -53,12 +57,11 @@ def train_and_evaluate(
         verbose=0,
     ).history
     seconds = time.perf_counter() - start
-    val_losses = [v if math.isfinite(v) else math.inf for v in history.get("val_loss", [])]
-    best_index = int(np.argmin(val_losses)) if val_losses else None
+    best_index = _best_epoch_index(history.get(candidate.monitor, []), candidate.monitor)
     figures = evaluate(model, *test)
     figures.update(
         n_params=int(model.count_params()),
-        epochs_run=len(val_losses),
+        epochs_run=len(history.get("val_loss", [])),
         best_epoch=None if best_index is None else best_index + 1,
         val_accuracy=None
         if best_index is None
@@ -67,6 +70,15 @@ def train_and_evaluate(
         history={k: [float(v) for v in values] for k, values in history.items()},
     )
     return model, figures
+
+
+def _best_epoch_index(values: list[float], monitor: str) -> int | None:
+    """The epoch EarlyStopping restored (the first best one); None without an epoch."""
+    if not values:
+        return None
+    sign = -1.0 if monitor.endswith("accuracy") else 1.0  # argmin of the signed figure
+    signed = [sign * v if math.isfinite(v) else math.inf for v in values]
+    return int(np.argmin(signed))
 
 
 def run_candidates(
@@ -152,7 +164,7 @@ def retrain_stage(
     test = load_test(config.dataset, config.data_dir)  # the only place the test set is read
     results = ResultStore(config.storage)
     try:
-        return run_candidates(
+        trained = run_candidates(
             candidates,
             study=study,
             storage=storage,
@@ -164,5 +176,10 @@ def retrain_stage(
             model_dir=folder / "models" / study.study_name,
             log=log,
         )
+        keys = {c.config_key for c in candidates if c.kind == "trial"}
+        if keys:  # the models of the configurations just chosen on validation, every seed
+            runs = [r for r in results.runs(study.study_name, "trial") if r.config_key in keys]
+            ensemble_stage(study.study_name, runs, split, test, results, log=log)
+        return trained
     finally:
         results.close()

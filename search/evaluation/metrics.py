@@ -21,7 +21,11 @@ def macro_precision_recall(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
 
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """One prediction pass over the test set; loss as Keras computes it (probabilities clipped)."""
-    probabilities = model.predict(x, batch_size=EVAL_BATCH, verbose=0)
+    return figures(model.predict(x, batch_size=EVAL_BATCH, verbose=0), y)
+
+
+def figures(probabilities: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Test figures of class probabilities (one model's, or an ensemble's average)."""
     predicted = probabilities.argmax(axis=1)
     picked = np.clip(probabilities[np.arange(len(y)), y], 1e-7, 1.0)
     precision, recall = macro_precision_recall(y, predicted, probabilities.shape[1])

@@ -96,10 +96,21 @@ def plot_accuracy_vs_params(report: dict[str, Any], path: Path) -> Path:
             xytext=(3, -9),
             textcoords="offset points",
         )
+    for entry in report.get("ensembles", []):
+        axis.scatter(entry["n_params"], entry["test_accuracy"], marker="*", s=120, color="tab:red")
+        axis.annotate(
+            entry["label"],
+            (entry["n_params"], entry["test_accuracy"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     # Legend entries, one per marker kind.
     axis.scatter([], [], marker="s", color="tab:gray", label="documented baseline")
     axis.errorbar([], [], fmt="^", color="tab:orange", label="baseline reproduced here")
     axis.errorbar([], [], fmt="o", color="tab:blue", label="this search, retrained")
+    if report.get("ensembles"):
+        axis.scatter([], [], marker="*", s=120, color="tab:red", label="ensemble (this search)")
     axis.set_xscale("log")
     axis.set_xlabel("parameters (log scale)")
     axis.set_ylabel("test accuracy")

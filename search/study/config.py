@@ -8,38 +8,65 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from models.params import ACTIVATIONS, OPTIMIZERS
+from models.params import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 DEFAULT_HEARTBEAT = 10  # seconds between a running trial's heartbeats (search.status reads it too)
 # Batch size of every evaluation pass (validation in the search and retrain, the test set):
 # evaluation needs no small batches, and fewer, larger ones are faster on the CPU.
 EVAL_BATCH = 1024
+# The search space's version, recorded with every study: trials of two versions sample
+# different parameters, so a study is only ever continued with the version it was made with.
+SPACE_VERSION = 2
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "sha", "patient", "none")
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """Ranges of the dense-network search space; parameter names live in search/space.py."""
+    """Ranges of the dense-network search space; parameter names live in search/study/space.py.
 
-    n_layers: tuple[int, int] = (1, 4)
-    n_units: tuple[int, int] = (8, 1024)  # sampled on a log scale
-    dropout: tuple[float, float] = (0.0, 0.8)
-    activations: tuple[str, ...] = ACTIVATIONS
+    Version 2 (SPACE_VERSION) added batch normalisation, weight decay, input standardisation,
+    the learning-rate schedule and label smoothing, and widened the unit range: the knobs that
+    let wide networks generalise.
+    """
+
+    n_layers: tuple[int, int] = (1, 3)
+    n_units: tuple[int, int] = (32, 2048)  # sampled on a log scale
+    dropout: tuple[float, float] = (0.0, 0.6)
+    activations: tuple[str, ...] = ("relu", "gelu", "swish", "elu", "leaky_relu", "tanh")
     learning_rate: tuple[float, float] = (1e-4, 1e-2)  # sampled on a log scale
     optimizers: tuple[str, ...] = OPTIMIZERS
-    batch_sizes: tuple[int, ...] = (64, 128, 256)
+    batch_sizes: tuple[int, ...] = (64, 128, 256, 512)
+    batch_norm: tuple[bool, ...] = (False, True)
+    weight_decay: tuple[float, float] = (1e-6, 1e-1)  # log scale; decoupled, times the lr
+    standardize: tuple[bool, ...] = (False, True)
+    lr_schedules: tuple[str, ...] = LR_SCHEDULES
+    label_smoothing: tuple[float, float] = (0.0, 0.2)
 
     def __post_init__(self) -> None:
-        for name in ("n_layers", "n_units", "dropout", "learning_rate"):
+        for name in ("n_layers", "n_units", "dropout", "learning_rate", "weight_decay"):
             low, high = getattr(self, name)
             if not low <= high:
                 raise ValueError(f"search space {name}: low {low} is above high {high}")
         if self.n_layers[0] < 1 or self.n_units[0] < 1 or self.learning_rate[0] <= 0:
             raise ValueError("search space: layers, units and learning rate must be positive")
+        if self.weight_decay[0] <= 0:
+            raise ValueError("search space weight_decay: the low end must be positive (log scale)")
         if not 0.0 <= self.dropout[0] <= self.dropout[1] < 1.0:
             raise ValueError(f"search space dropout must lie in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.label_smoothing[0] <= self.label_smoothing[1] < 1.0:
+            raise ValueError(
+                f"search space label_smoothing must lie in [0, 1), got {self.label_smoothing}"
+            )
+        for name, allowed in (
+            ("activations", ACTIVATIONS),
+            ("optimizers", OPTIMIZERS),
+            ("lr_schedules", LR_SCHEDULES),
+        ):
+            unknown = set(getattr(self, name)) - set(allowed)
+            if unknown or not getattr(self, name):
+                raise ValueError(f"search space {name}: use values from {allowed}")
 
 
 @dataclass(frozen=True)
@@ -73,6 +100,7 @@ class StudyConfig:
     mode: str = "search"  # "search", or "baselines": reproduce the documented baselines
     baseline_ids: tuple[str, ...] = ()  # baselines mode: only these ids (default: all)
     space: SearchSpace = field(default_factory=SearchSpace)
+    space_version: int = SPACE_VERSION
 
     def __post_init__(self) -> None:
         if self.n_trials < 1:

@@ -32,7 +32,7 @@ def package_versions() -> dict[str, str]:
 
 def git_revision() -> str:
     """The checkout's commit, with '+dirty' when files differ from it; 'unknown' outside git."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the checkout: search/study/metadata.py
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True

@@ -14,7 +14,7 @@ import keras
 import optuna
 from optuna_integration import KerasPruningCallback
 
-from models import build_dense
+from models import ModelParams, build_dense
 from search.data import Split
 from search.study.config import EVAL_BATCH, StudyConfig
 from search.study.space import sample_params
@@ -38,7 +38,9 @@ class Objective:
     """Callable for `study.optimize`. Holds the data, so it is loaded once per worker process.
 
     Intermediate values are reported by optuna-integration's KerasPruningCallback at step =
-    0-based epoch index. The trial's value is its best validation accuracy over its epochs.
+    the 1-based epoch (`EpochPruningCallback`), so a pruner's resource counts epochs trained:
+    Hyperband's min_resource=1 puts its first rung after the first epoch. The trial's value is
+    its best validation accuracy over its epochs.
     """
 
     def __init__(
@@ -56,14 +58,14 @@ class Objective:
         # A fresh graph per trial keeps memory flat; the seed makes a trial repeatable.
         keras.backend.clear_session(free_memory=True)
         keras.utils.set_random_seed(self.config.seed + trial.number)
-        model = build_dense(params, self.data.input_shape)
+        model = build_model(params, self.data, self.config.max_epochs)
         trial.set_user_attr("n_params", int(model.count_params()))
 
         history = keras.callbacks.History()
         # Order matters: History records the epoch before the pruning callback may raise.
         callbacks: list[keras.callbacks.Callback] = [history]
         if isinstance(trial, optuna.trial.Trial):
-            callbacks.append(KerasPruningCallback(trial, MONITOR))
+            callbacks.append(EpochPruningCallback(trial, MONITOR))
         else:  # FixedTrial (tests, retrain): report per epoch, nothing to prune.
             callbacks.append(_ReportCallback(trial))
         callbacks += [
@@ -104,6 +106,29 @@ class Objective:
         return best
 
 
+def build_model(params: ModelParams, data: Split, max_epochs: int) -> keras.Model:
+    """The network of `params` for `data`, as the search trains it (and the retrain again):
+    standardisation statistics from the training part, a schedule spanning max_epochs."""
+    steps_per_epoch = math.ceil(len(data.x_train) / params.batch_size)
+    return build_dense(
+        params,
+        data.input_shape,
+        feature_stats=data.feature_stats if params.standardize else None,
+        decay_steps=steps_per_epoch * max_epochs,
+    )
+
+
+class EpochPruningCallback(KerasPruningCallback):
+    """optuna-integration's pruning callback, reporting at step = 1-based epoch.
+
+    Keras counts epochs from 0; a pruner's `min_resource` and rungs count epochs trained. With
+    the 0-based step, the first Hyperband rung (min_resource=1) came after the second epoch.
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        super().on_epoch_end(epoch + 1, logs)
+
+
 class _ReportCallback(keras.callbacks.Callback):
     """Report per-epoch validation accuracy to a trial that cannot prune (FixedTrial)."""
 
@@ -113,7 +138,7 @@ class _ReportCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         if logs and MONITOR in logs:
-            self._trial.report(float(logs[MONITOR]), step=epoch)
+            self._trial.report(float(logs[MONITOR]), step=epoch + 1)
 
 
 def _record(

@@ -40,6 +40,16 @@ def open_study(
             f"study {config.study_name!r} in this storage searches {existing['dataset']!r}, "
             f"not {config.dataset!r}; choose another --study-name or the matching --study"
         )
+    if config.mode == "search" and existing:  # a recorded config: the study has searched
+        made_with = existing.get("space_version", 1)  # version 1 did not record itself
+        if made_with != config.space_version:
+            raise UsageError(
+                f"study {config.study_name!r} was made with search space version {made_with} "
+                f"and this service samples version {config.space_version} (other parameters); "
+                f"its trials cannot be mixed. Start a new study with --study-name "
+                f"{config.study_name}-v{config.space_version}, or finish the old one with the "
+                f"revision it records (study user attribute git_revision)"
+            )
     n_existing, salt = 0, 7919 * worker_index
     if existing is not None:
         trials = storage.get_all_trials(

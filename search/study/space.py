@@ -2,8 +2,9 @@
 
 Parameter names are a contract (the dashboard, the retrain stage and other tools read them):
 `n_layers`; per hidden layer i (0-based) `n_units_l{i}` and `dropout_l{i}`; then `activation`,
-`learning_rate`, `optimizer`, `batch_size`. Layer i's parameters exist only when i < n_layers,
-which is why the TPE sampler runs with group=True.
+`learning_rate`, `optimizer`, `batch_size`, and since space version 2 `batch_norm`,
+`weight_decay`, `standardize`, `lr_schedule`, `label_smoothing`. Layer i's parameters exist
+only when i < n_layers, which is why the TPE sampler runs with group=True.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def sample_params(trial: optuna.trial.BaseTrial, space: SearchSpace) -> ModelPar
         learning_rate=trial.suggest_float("learning_rate", *space.learning_rate, log=True),
         optimizer=trial.suggest_categorical("optimizer", space.optimizers),
         batch_size=trial.suggest_categorical("batch_size", space.batch_sizes),
+        batch_norm=trial.suggest_categorical("batch_norm", space.batch_norm),
+        weight_decay=trial.suggest_float("weight_decay", *space.weight_decay, log=True),
+        standardize=trial.suggest_categorical("standardize", space.standardize),
+        lr_schedule=trial.suggest_categorical("lr_schedule", space.lr_schedules),
+        label_smoothing=trial.suggest_float("label_smoothing", *space.label_smoothing),
     )
 
 
@@ -49,5 +55,10 @@ def to_trial_params(params: ModelParams) -> dict[str, Any]:
         learning_rate=params.learning_rate,
         optimizer=params.optimizer,
         batch_size=params.batch_size,
+        batch_norm=params.batch_norm,
+        weight_decay=params.weight_decay,
+        standardize=params.standardize,
+        lr_schedule=params.lr_schedule,
+        label_smoothing=params.label_smoothing,
     )
     return stored

@@ -28,14 +28,15 @@ def make_sampler(
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
-    """Pruners act on validation accuracy reported at steps 0 .. max_epochs - 1."""
+    """Pruners act on validation accuracy reported at steps 1 .. max_epochs (the epoch)."""
     if config.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource=config.max_epochs, reduction_factor=3
         )
     if config.pruner == "sha":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    median = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    # Steps are 1-based epochs: no median decision after the first epoch, as before.
+    median = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
     if config.pruner == "median":
         return median
     if config.pruner == "patient":

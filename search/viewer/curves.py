@@ -63,9 +63,13 @@ def attach_learning_curves(
 
 
 def plot_trial_curve(trial: FrozenTrial, path: Path) -> Path:
-    """Validation accuracy against epoch (1-based; stored steps are 0-based epochs)."""
+    """Validation accuracy against the 1-based epoch.
+
+    Steps are 1-based epochs; studies made before that stored 0-based ones, told by a step 0.
+    """
     steps = sorted(trial.intermediate_values)
-    epochs = [step + 1 for step in steps]
+    offset = 1 if steps and steps[0] == 0 else 0
+    epochs = [step + offset for step in steps]
     values = [trial.intermediate_values[step] for step in steps]
     fig, axis = plt.subplots(figsize=(6, 4))
     axis.plot(epochs, values, marker=".", label="validation accuracy")

@@ -144,7 +144,8 @@ def _baseline_section(dataset: str, report: dict[str, Any] | None) -> list[str]:
     against = (report or {}).get("best_documented", {}).get("id", doc.id)
     lines += [
         "",
-        f"Retrained best: {best['label']}, {best['n_runs']} seeds, test accuracy "
+        f"Retrained best by validation accuracy: {best['label']}, {best['n_runs']} seeds, "
+        "test accuracy "
         f"**{best['test_accuracy_mean'] * 100:.2f} ± {best['test_accuracy_std'] * 100:.2f}%**"
         + ("" if margin is None else f", margin **{margin * 100:+.2f} pt** vs {against}")
         + ".",
@@ -163,6 +164,12 @@ def _space_section(recorded: dict[str, Any] | None) -> list[str]:
         f"- `learning_rate`: {space.learning_rate[0]:g} to {space.learning_rate[1]:g} (log scale)",
         f"- `optimizer`: {', '.join(space.optimizers)}",
         f"- `batch_size`: {', '.join(str(b) for b in space.batch_sizes)}",
+        f"- `batch_norm`: {', '.join(str(b) for b in space.batch_norm)}",
+        f"- `weight_decay`: {space.weight_decay[0]:g} to {space.weight_decay[1]:g} (log scale, "
+        "decoupled)",
+        f"- `standardize` (inputs, per feature): {', '.join(str(b) for b in space.standardize)}",
+        f"- `lr_schedule`: {', '.join(space.lr_schedules)}",
+        f"- `label_smoothing`: {space.label_smoothing[0]:g} to {space.label_smoothing[1]:g}",
     ] + ([] if recorded else ["- (no space recorded in the study: the defaults are shown)"])
 
 

@@ -1,0 +1,102 @@
+"""An ensemble of the retrained models: members chosen on validation, tested once.
+
+Greedy forward selection (Caruana et al. 2004, without replacement): start from the model with
+the best validation accuracy, then add, one at a time, the model whose addition raises the
+averaged probabilities' validation accuracy most; stop when no addition raises it. Every choice
+reads validation predictions only; the test set is predicted once, for the chosen members, and
+their averaged probabilities give the ensemble's test figures. It stays dense-only: an average
+of dense networks' outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from search.data import Split
+from search.evaluation.metrics import figures
+from search.study.config import EVAL_BATCH
+from storage.results import ResultStore, RunRecord
+
+KIND = "ensemble"
+
+
+def choose_members(val_probabilities: list[np.ndarray], y_val: np.ndarray) -> list[int]:
+    """Indices of the members, in the order they were added (validation figures only)."""
+    if not val_probabilities:
+        return []
+
+    def accuracy(members: list[int]) -> float:
+        mean = np.mean([val_probabilities[i] for i in members], axis=0)
+        return float(np.mean(mean.argmax(axis=1) == y_val))
+
+    order = sorted(range(len(val_probabilities)), key=lambda i: (-accuracy([i]), i))
+    chosen, best = [order[0]], accuracy([order[0]])
+    while True:
+        candidates = [i for i in order if i not in chosen]
+        if not candidates:
+            return chosen
+        gains = [(accuracy([*chosen, i]), -rank, i) for rank, i in enumerate(candidates)]
+        score, _, pick = max(gains)
+        if score <= best:
+            return chosen
+        chosen.append(pick)
+        best = score
+
+
+def ensemble_stage(
+    study_name: str,
+    runs: list[RunRecord],
+    split: Split,
+    test: tuple[np.ndarray, np.ndarray],
+    results: ResultStore,
+    *,
+    log: Callable[[str], None] = print,
+) -> RunRecord | None:
+    """Build, test once and store the ensemble of `runs` (the retrained trial models).
+
+    Stored like a run (kind "ensemble", seed 0) under a key of its candidate models, so running
+    the stage again with the same models changes nothing.
+    """
+    runs = [run for run in runs if run.model_path]
+    if len(runs) < 2:
+        return None
+    key = hashlib.sha256(
+        "|".join(sorted(f"{r.config_key}:{r.seed}" for r in runs)).encode()
+    ).hexdigest()[:16]
+    if results.has(study_name, KIND, key, 0):
+        log("ensemble: already built, kept")
+        return None
+    models = [keras.models.load_model(run.model_path, compile=False) for run in runs]
+    val = [m.predict(split.x_val, batch_size=EVAL_BATCH, verbose=0) for m in models]
+    members = choose_members(val, split.y_val)
+    x_test, y_test = test
+    averaged = np.mean(
+        [models[i].predict(x_test, batch_size=EVAL_BATCH, verbose=0) for i in members], axis=0
+    )
+    val_mean = np.mean([val[i] for i in members], axis=0)
+    chosen = [runs[i] for i in members]
+    record = RunRecord(
+        study_name=study_name,
+        kind=KIND,
+        config_key=key,
+        label=f"ensemble of {len(chosen)}",
+        seed=0,
+        params={"members": [{"label": r.label, "seed": r.seed} for r in chosen]},
+        val_accuracy=float(np.mean(val_mean.argmax(axis=1) == split.y_val)),
+        n_params=sum(r.n_params for r in chosen),
+        epochs_run=0,
+        max_epochs=0,
+        seconds=0.0,
+        history={},
+        **figures(averaged, y_test),
+    )
+    results.add(record)
+    log(
+        f"ensemble: {len(chosen)} of {len(runs)} models chosen on validation (accuracy "
+        f"{record.val_accuracy:.4f}); test accuracy {record.test_accuracy:.4f}"
+    )
+    return record
