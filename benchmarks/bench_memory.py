@@ -8,11 +8,13 @@
   this very process with `gc_after_trial=True`, for as many trials: what TensorFlow keeps per
   trained model when a process never ends.
 
-The figure that matters is the growth from trial 10 (start-up, graph tracing and caches done)
-to the highest RSS seen after it.
+Data: Fashion-MNIST (2,000 training-file images, one epoch a trial) from --data-dir / env
+SEARCH_DATA_DIR; without the files there, synthetic images in-process. The figure that matters
+is the growth from trial 10 (start-up, graph tracing and caches done) to the highest RSS seen
+after it.
 
-    python benchmarks/bench_memory.py --quick
-    python benchmarks/bench_memory.py --n-trials 200
+    python benchmarks/bench_memory.py --quick      # 16 trials per mode: under 2 minutes
+    python benchmarks/bench_memory.py              # 200 trials per mode: about 12 minutes
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 import warnings
 from pathlib import Path
 
-import _record
+import common
 import numpy as np
 
 from search.cli import positive_int
@@ -36,12 +38,10 @@ from search.study.config import PRESETS
 CHECKPOINTS = (1, 10, 50, 100, 200)
 BASE_TRIAL = 10  # growth is measured from here: warm-up allocations are not a leak
 PRESET_TRIALS_PER_PROCESS = PRESETS["fashion"].trials_per_process
-DEFAULT_DATA = _record.ROOT.parent / "shared" / "data" / "fashion-mnist"
-QUICK_TRIALS = 16
-QUICK_LIMIT_TRAIN = 1000
-QUICK_TRIALS_PER_PROCESS = 6
+QUICK = {"n_trials": 16, "limit_train": 1000, "trials_per_process": 6}
+FULL = {"n_trials": 200, "limit_train": 2000, "trials_per_process": PRESET_TRIALS_PER_PROCESS}
 MODES = ("service", "in-process")
-TRIAL_LINE = re.compile(r"\] trial +\d+ (\w+)")  # search.progress's line per finished trial
+TRIAL_LINE = re.compile(r"\] trial +\d+ (\w+)")  # search.study.progress's line per trial
 BYTES_PER_MB = 1_000_000
 
 
@@ -84,37 +84,19 @@ def measure_service(
     args: argparse.Namespace, workdir: Path
 ) -> tuple[list[float], float, list[str], str]:
     """`python -m search.run` for n trials: RSS of all its processes as each trial ends."""
-    folder = Path(args.data_dir)
-    has_files = (folder / "train-images-idx3-ubyte.gz").is_file()
-    command = [
-        sys.executable,
-        "-m",
-        "search.run",
-        "--study",
-        "fashion",
-        "--storage",
+    has_files = common.has_fashion(args.data_dir)
+    command = common.search_run(
         f"sqlite:///{workdir / 'service.db'}",
-        "--n-trials",
-        str(args.n_trials),
-        "--max-epochs",
-        "1",
-        "--limit-train",
-        str(args.limit_train),
-        "--sampler",
-        args.sampler,
-        "--seed",
-        str(args.seed),
-        "--timeout",
-        "86400",
-        "--trials-per-process",
-        str(args.trials_per_process),
-        "--no-retrain",
-        *(["--data-dir", str(folder)] if has_files else []),
-    ]
+        *("--n-trials", str(args.n_trials), "--max-epochs", "1"),
+        *("--limit-train", str(args.limit_train), "--sampler", args.sampler),
+        *("--seed", str(args.seed), "--timeout", "86400"),
+        *("--trials-per-process", str(args.trials_per_process)),
+        *(["--data-dir", args.data_dir] if has_files else []),
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         command,
-        cwd=_record.ROOT,
+        cwd=common.ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -137,7 +119,7 @@ def measure_service(
         raise SystemExit(
             f"search.run ended with {process.returncode} after {len(rss)} trials:\n{joined}"
         )
-    source = str(folder) if has_files else "the service's default lookup"
+    source = args.data_dir if has_files else "the service's default lookup"
     return rss, before, states, source
 
 
@@ -146,29 +128,14 @@ def _print_checkpoint(n: int, total: int, value: float, mode: str) -> None:
         print(f"{mode}: trial {n}: RSS {value:.1f} MB", flush=True)
 
 
-def synthetic_split(n: int, seed: int = 0):
-    """Images whose class is a bright horizontal band (as tests/conftest.py), split 90/10."""
-    from search.data import Split, to_float
-
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=n).astype(np.uint8)
-    images = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
-    for i, label in enumerate(labels):
-        images[i, 2 * label + 4 : 2 * label + 7, :] = 230
-    n_val = max(1, round(n * 0.1))
-    x = to_float(images)
-    return Split(x[n_val:], labels[n_val:], x[:n_val], labels[:n_val], source="synthetic")
-
-
 def load_data(args: argparse.Namespace):
-    from search.data import load_split
-
-    folder = Path(args.data_dir)
-    if not args.synthetic and (folder / "train-images-idx3-ubyte.gz").is_file():
-        return load_split("fashion", str(folder), limit_train=args.limit_train)
+    """Fashion-MNIST from --data-dir / SEARCH_DATA_DIR when it holds the files, else synthetic."""
+    if not args.synthetic and common.has_fashion(args.data_dir):
+        return common.load_fashion(args.data_dir, args.limit_train)
     if not args.synthetic:
-        print(f"no Fashion-MNIST files in {folder}: using synthetic data", flush=True)
-    return synthetic_split(args.limit_train, seed=args.seed)
+        where = args.data_dir or "(no --data-dir, no SEARCH_DATA_DIR)"
+        print(f"no Fashion-MNIST files in {where}: using synthetic data", flush=True)
+    return common.synthetic_split(args.limit_train, seed=args.seed)
 
 
 def measure_in_process(
@@ -250,61 +217,42 @@ def slope_mb_per_trial(rss: list[float]) -> float:
 
 
 def plot(curves: dict[str, list[float]], target_mb: float, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = common.axes((7, 4))
     for (mode, rss), color in zip(curves.items(), ("tab:blue", "tab:orange"), strict=False):
         trials = np.arange(1, len(rss) + 1)
         ax.plot(trials, rss, marker=".", markersize=3, linewidth=1, color=color, label=mode)
         base = rss[min(BASE_TRIAL, len(rss)) - 1]
         ax.axhline(base + target_mb, color=color, linestyle="--", linewidth=0.8)
     ax.plot([], [], color="grey", linestyle="--", label=f"trial {BASE_TRIAL} + {target_mb:.0f} MB")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("resident memory (MB)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_plot(fig, ax, path, xlabel="trial", ylabel="resident memory (MB)", title=title)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python benchmarks/bench_memory.py",
-        description=(
-            "Resident memory (RSS) of one search worker over N one-epoch trials, as the service "
-            "runs them (python -m search.run, worker processes replaced every "
-            "--trials-per-process trials) and in one never-ending process; prints RSS at "
-            "trials 1, 10, 50, 100, 200 and the growth after trial 10 against a target, and "
-            "plots RSS per trial. Exit status 1 when the first mode's growth exceeds the target."
-        ),
+    parser = common.parser(
+        "bench_memory.py",
+        "Resident memory (RSS) of one search worker over N one-epoch trials, as the service "
+        "runs them (python -m search.run, worker processes replaced every "
+        "--trials-per-process trials) and in one never-ending process; prints RSS at "
+        "trials 1, 10, 50, 100, 200 and the growth after trial 10 against a target, and "
+        "plots RSS per trial. Exit status 1 when the first mode's growth exceeds the target.",
+        quick=f"{QUICK['n_trials']} trials of {QUICK['limit_train']} images per mode, a fresh "
+        f"worker process every {QUICK['trials_per_process']} trials",
+        png="memory.png",
     )
+    common.add_data_flags(
+        parser,
+        limit=str(FULL["limit_train"]),
+        quick=QUICK["limit_train"],
+        absent="when absent, in-process mode uses synthetic data and service mode "
+        "search.run's own lookup",
+    )
+    common.add_plot_flag(parser, "memory.png", "RSS against trial number")
     parser.add_argument(
         "--n-trials",
         metavar="N",
         type=positive_int,
         default=None,
-        help=f"trials to run (default 200, with --quick {QUICK_TRIALS})",
-    )
-    parser.add_argument(
-        "--limit-train",
-        metavar="N",
-        type=positive_int,
-        default=None,
-        help="training-file images used, 10%% of them for validation (default 2000; with "
-        f"--quick {QUICK_LIMIT_TRAIN})",
-    )
-    parser.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        default=os.environ.get("SEARCH_DATA_DIR") or str(DEFAULT_DATA),
-        help="folder with the Fashion-MNIST IDX files (default env SEARCH_DATA_DIR, else "
-        "../shared/data/fashion-mnist beside the repository); when absent, in-process mode "
-        "uses synthetic data and service mode search.run's own lookup",
+        help=f"trials to run (default {FULL['n_trials']}, with --quick {QUICK['n_trials']})",
     )
     parser.add_argument(
         "--synthetic",
@@ -324,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=None,
         help="service mode: search.run's --trials-per-process (default the service's, "
-        f"{PRESET_TRIALS_PER_PROCESS}; with --quick {QUICK_TRIALS_PER_PROCESS})",
+        f"{PRESET_TRIALS_PER_PROCESS}; with --quick {QUICK['trials_per_process']})",
     )
     parser.add_argument(
         "--storage",
@@ -350,39 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=300.0,
         help="largest acceptable RSS growth from trial 10 to the last trial, in MB (default 300)",
     )
-    parser.add_argument(
-        "--plot",
-        metavar="PNG",
-        type=Path,
-        default=None,
-        help="PNG of RSS against trial number (default benchmarks/memory.png; with --no-record "
-        "no plot unless this is given)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"a run of under 2 minutes: {QUICK_TRIALS} trials of {QUICK_LIMIT_TRAIN} images per "
-        f"mode, a fresh worker process every {QUICK_TRIALS_PER_PROCESS} trials",
-    )
-    parser.add_argument(
-        "--no-record",
-        action="store_true",
-        help="print only; do not append to benchmarks/RESULTS.md nor write memory.png",
-    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.n_trials = args.n_trials or (QUICK_TRIALS if args.quick else 200)
-    args.limit_train = args.limit_train or (QUICK_LIMIT_TRAIN if args.quick else 2000)
-    args.trials_per_process = args.trials_per_process or (
-        QUICK_TRIALS_PER_PROCESS if args.quick else PRESET_TRIALS_PER_PROCESS
-    )
-    if args.limit_train < 20:
-        print("--limit-train must be at least 20 images (10% go to validation)", file=sys.stderr)
-        return 2
-    plot_path = args.plot or (None if args.no_record else _record.HERE / "memory.png")
+    common.fill_defaults(args, QUICK, FULL)
+    plot_path = common.plot_path(args, "memory.png")
     measures = {"service": measure_service, "in-process": measure_in_process}
     curves: dict[str, list[float]] = {}
     lines = []
@@ -412,30 +334,22 @@ def main(argv: list[str] | None = None) -> int:
     headers = ["after trial"]
     for mode in curves:
         headers += [f"{mode} RSS MB", f"{mode} change since trial {base} MB"]
-    table = _record.markdown_table(headers, checkpoint_rows(curves))
     verdicts = []
+    growth_lines = []
     for mode, rss in curves.items():
         growth = growth_mb(rss)
-        verdict = "PASS" if growth <= args.target_mb else "FAIL"
-        verdicts.append(verdict)
-        lines_out = (
+        verdicts.append("PASS" if growth <= args.target_mb else "FAIL")
+        growth_lines.append(
             f"- {mode}: growth from trial {base} to the highest RSS after it: {growth:+.1f} MB "
-            f"(target <= {args.target_mb:.0f} MB): {verdict}; fitted slope "
+            f"(target <= {args.target_mb:.0f} MB): {verdicts[-1]}; fitted slope "
             f"{slope_mb_per_trial(rss):+.3f} MB per trial"
         )
-        table += "\n" if mode == next(iter(curves)) else ""
-        table += "\n" + lines_out
-    body_lines = [conditions, "", table]
+    table = common.markdown_table(headers, checkpoint_rows(curves))
+    body = [conditions, "", table, "", *growth_lines]
     if plot_path is not None:
-        title = f"RSS of one worker over {n} one-epoch trials"
-        plot(curves, args.target_mb, plot_path, title)
-        body_lines.append(f"\nplot: {plot_path.name}")
-    body = "\n".join(body_lines)
-    print()
-    print(body)
-    if not args.no_record:
-        path = _record.append_results("bench_memory", body)
-        print(f"\nappended to {path}")
+        plot(curves, args.target_mb, plot_path, f"RSS of one worker over {n} one-epoch trials")
+        body.append(f"\nplot: {plot_path.name}")
+    common.report("bench_memory", "\n".join(body), args)
     return 0 if verdicts[0] == "PASS" else 1
 
 

@@ -15,8 +15,10 @@ score is its best per-epoch validation accuracy on the service's fixed 10% split
 steps at trial ends. Repeats are interleaved (repeat r runs every method once, in a rotated
 order, all with seed r), so slow drifts of the machine hit every method alike.
 
-    python benchmarks/bench_search.py --quick
-    python benchmarks/bench_search.py                    # 4 methods x 3 repeats x 15 min
+Data: Fashion-MNIST from --data-dir / env SEARCH_DATA_DIR, else the service's own lookup.
+
+    python benchmarks/bench_search.py --quick            # 4 methods x 20 s: under 2 minutes
+    python benchmarks/bench_search.py                    # 4 methods x 3 repeats x 15 min: 3 hours
     python benchmarks/bench_search.py --budget 600 --repeats 2
 """
 
@@ -35,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _record
+import common
 
 from search.cli import positive_int
 
@@ -47,6 +49,7 @@ SERVICE_FLAGS = {
 }
 THRESHOLDS = (0.88, 0.89)
 QUICK = {"budget": 20.0, "repeats": 1, "limit_train": 2000, "max_epochs": 2}
+FULL = {"budget": 900.0, "repeats": 3, "limit_train": None, "max_epochs": 20}
 STOP_GRACE_SECONDS = 60  # after the interrupt, how long a run may take to exit before SIGKILL
 
 
@@ -105,7 +108,7 @@ def launch(command: list[str], log: Path, budget: float) -> tuple[float, dt.date
         started, started_dt = time.time(), dt.datetime.now()
         process = subprocess.Popen(
             command,
-            cwd=_record.ROOT,
+            cwd=common.ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -129,28 +132,12 @@ def run_service(method: str, repeat: int, args: argparse.Namespace, workdir: Pat
     from optuna.trial import TrialState
 
     db = workdir / f"{method}-r{repeat}.db"
-    command = [
-        sys.executable,
-        "-m",
-        "search.run",
-        "--study",
-        "fashion",
-        "--storage",
+    command = common.search_run(
         f"sqlite:///{db}",
-        "--study-name",
-        f"{method}-r{repeat}",
-        "--seed",
-        str(repeat),
-        "--timeout",
-        str(args.budget),
-        "--n-trials",
-        "1000000",
-        "--max-epochs",
-        str(args.max_epochs),
-        "--no-retrain",
-        *_data_flags(args),
-        *SERVICE_FLAGS[method],
-    ]
+        *("--study-name", f"{method}-r{repeat}", "--seed", str(repeat)),
+        *("--timeout", str(args.budget), "--n-trials", "1000000"),
+        *("--max-epochs", str(args.max_epochs), *_data_flags(args), *SERVICE_FLAGS[method]),
+    )
     log = workdir / f"{method}-r{repeat}.log"
     _, started, code = launch(command, log, args.budget)
     run = Run(method, repeat, args.budget, pruned=0)
@@ -171,17 +158,8 @@ def run_service(method: str, repeat: int, args: argparse.Namespace, workdir: Pat
 def run_kerastuner(repeat: int, args: argparse.Namespace, workdir: Path) -> Run:
     """One KerasTuner Hyperband run in a child process that logs every finished trial."""
     events = workdir / f"kerastuner-r{repeat}.jsonl"
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--kerastuner-child",
-        str(events),
-        "--seed",
-        str(repeat),
-        "--max-epochs",
-        str(args.max_epochs),
-        *_data_flags(args),
-    ]
+    command = [sys.executable, str(Path(__file__).resolve()), "--kerastuner-child", str(events)]
+    command += ["--seed", str(repeat), "--max-epochs", str(args.max_epochs), *_data_flags(args)]
     log = workdir / f"kerastuner-r{repeat}.log"
     started, _, code = launch(command, log, args.budget)
     run = Run("kerastuner", repeat, args.budget)
@@ -213,8 +191,7 @@ def kerastuner_child(args: argparse.Namespace) -> int:
     from models import build_dense
     from models.params import ModelParams
     from search.data import load_split
-    from search.study.config import EVAL_BATCH as VALIDATION_BATCH
-    from search.study.config import PRESETS
+    from search.study.config import EVAL_BATCH, PRESETS
     from search.study.objective import MONITOR
 
     preset = PRESETS["fashion"]
@@ -229,7 +206,8 @@ def kerastuner_child(args: argparse.Namespace) -> int:
     keras.utils.set_random_seed(args.seed)
 
     class DenseHyperModel(keras_tuner.HyperModel):
-        """The service's space, same names and ranges (search/space.py), in KerasTuner terms."""
+        """The service's space, same names and ranges (search/study/space.py), in KerasTuner
+        terms."""
 
         def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
             n_layers = hp.Int("n_layers", *space.n_layers)
@@ -292,7 +270,7 @@ def kerastuner_child(args: argparse.Namespace) -> int:
         data.x_train,
         data.y_train,
         validation_data=(data.x_val, data.y_val),
-        validation_batch_size=VALIDATION_BATCH,
+        validation_batch_size=EVAL_BATCH,
         callbacks=[
             keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=preset.patience),
             CountEpochs(),
@@ -409,13 +387,8 @@ def target_lines(runs: list[Run]) -> list[str]:
 
 
 def plot(runs: list[Run], methods: list[str], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only
-    import matplotlib.pyplot as plt
-
     colors = dict(zip(METHODS, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=True))
-    fig, ax = plt.subplots(figsize=(8, 4.8))
+    fig, ax = common.axes((8, 4.8))
     for method in methods:
         for i, run in enumerate(r for r in runs if r.method == method):
             xs, ys = run.curve()
@@ -434,43 +407,54 @@ def plot(runs: list[Run], methods: list[str], path: Path, title: str) -> None:
     scores = [s for r in runs for _, s in r.finished]
     if scores:
         ax.set_ylim(max(min(scores), 0.80), max(max(scores), 0.9) + 0.003)
-    ax.set_xlabel("wall time since launch (min)")
-    ax.set_ylabel("best validation accuracy so far")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_plot(
+        fig,
+        ax,
+        path,
+        xlabel="wall time since launch (min)",
+        ylabel="best validation accuracy so far",
+        title=title,
+        legend="lower right",
+    )
 
 
 # --- command line -------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python benchmarks/bench_search.py",
-        description=(
-            "Same search space, same data split, same wall-clock budget: the service's default "
-            "search (TPE + Hyperband) against TPE without pruning, random sampling with median "
-            "pruning and KerasTuner's Hyperband. Prints best validation accuracy, time to 88%% "
-            "and 89%%, trials per hour and share pruned, checks the targets, and draws "
-            "best-so-far against wall time in one PNG."
-        ),
+    parser = common.parser(
+        "bench_search.py",
+        "Same search space, same data split, same wall-clock budget: the service's default "
+        "search (TPE + Hyperband) against TPE without pruning, random sampling with median "
+        "pruning and KerasTuner's Hyperband. Prints best validation accuracy, time to 88% "
+        "and 89%, trials per hour and share pruned, checks the targets, and draws "
+        "best-so-far against wall time in one PNG.",
+        quick=f"{QUICK['budget']:.0f} s per method, 1 repeat, {QUICK['limit_train']} images, "
+        f"{QUICK['max_epochs']} epochs",
+        png="search.png",
     )
+    common.add_data_flags(
+        parser,
+        limit="all 60,000",
+        quick=QUICK["limit_train"],
+        absent="else the service's own lookup",
+    )
+    common.add_plot_flag(parser, "search.png", "best-so-far against wall time")
     parser.add_argument(
         "--budget",
         type=float,
         default=None,
         metavar="SECONDS",
-        help=f"wall-clock budget of each run (default 900; with --quick {QUICK['budget']:.0f})",
+        help=f"wall-clock budget of each run (default {FULL['budget']:.0f}; with --quick "
+        f"{QUICK['budget']:.0f})",
     )
     parser.add_argument(
         "--repeats",
         type=positive_int,
         default=None,
         metavar="N",
-        help="runs per method, interleaved, repeat r with seed r (default 3; with --quick 1)",
+        help=f"runs per method, interleaved, repeat r with seed r (default {FULL['repeats']}; "
+        f"with --quick {QUICK['repeats']})",
     )
     parser.add_argument(
         "--methods",
@@ -484,41 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=None,
         metavar="N",
-        help=f"epochs a trial may run at most, every method (default 20, the service's; with "
-        f"--quick {QUICK['max_epochs']})",
-    )
-    parser.add_argument(
-        "--limit-train",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help=f"use only N training-file images, 10%% for validation (default all 60,000; with "
-        f"--quick {QUICK['limit_train']})",
-    )
-    parser.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        default=os.environ.get("SEARCH_DATA_DIR"),
-        help="folder with the Fashion-MNIST IDX files (default: the service's own lookup)",
-    )
-    parser.add_argument(
-        "--plot",
-        type=Path,
-        default=None,
-        metavar="PNG",
-        help="where to draw best-so-far against wall time (default benchmarks/search.png; "
-        "with --no-record no plot unless this is given)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"a run of under 2 minutes: {QUICK['budget']:.0f} s per method, 1 repeat, "
-        f"{QUICK['limit_train']} images, {QUICK['max_epochs']} epochs",
-    )
-    parser.add_argument(
-        "--no-record",
-        action="store_true",
-        help="print only; do not append to benchmarks/RESULTS.md nor write search.png",
+        help=f"epochs a trial may run at most, every method (default {FULL['max_epochs']}, the "
+        f"service's; with --quick {QUICK['max_epochs']})",
     )
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--kerastuner-child", metavar="JSONL", help=argparse.SUPPRESS)
@@ -527,14 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("max_epochs", "limit_train"):
-        if getattr(args, name) is None and args.quick:
-            setattr(args, name, QUICK[name])
-    args.max_epochs = args.max_epochs or 20
+    common.fill_defaults(args, QUICK, FULL)
     if args.kerastuner_child:
         return kerastuner_child(args)
-    args.budget = args.budget or (QUICK["budget"] if args.quick else 900.0)
-    args.repeats = args.repeats or (QUICK["repeats"] if args.quick else 3)
     if not args.budget > 0:
         print("--budget must be a positive number of seconds", file=sys.stderr)
         return 2
@@ -548,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-    plot_path = args.plot or (None if args.no_record else _record.HERE / "search.png")
+    plot_path = common.plot_path(args, "search.png")
     total = args.budget * args.repeats * len(args.methods)
     print(
         f"{len(args.methods)} methods x {args.repeats} repeats x {args.budget:.0f} s: about "
@@ -594,11 +540,11 @@ def main(argv: list[str] | None = None) -> int:
     body = [
         conditions,
         "",
-        _record.markdown_table(headers, summary_rows(runs, args.methods)),
+        common.markdown_table(headers, summary_rows(runs, args.methods)),
         "",
         "Per run:",
         "",
-        _record.markdown_table(
+        common.markdown_table(
             ("method", "repeat", "best", "s to 88%", "s to 89%", "trials", "pruned", "epochs"),
             run_rows(runs),
         ),
@@ -609,11 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         title = f"best-so-far, {args.budget:.0f} s budget, {args.repeats} repeats ({data})"
         plot(runs, args.methods, plot_path, title)
         body.append(f"\nplot: {plot_path.name}")
-    text = "\n".join(body)
-    print()
-    print(text)
-    if not args.no_record:
-        print(f"\nappended to {_record.append_results('bench_search', text)}")
+    common.report("bench_search", "\n".join(body), args)
     return 0
 
 

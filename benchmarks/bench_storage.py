@@ -7,7 +7,8 @@ runs, and tell. Every call is timed; errors are counted by kind; afterwards the 
 numbers are checked (unique, contiguous, none lost). Each backend and worker count gets a fresh
 database, created and dropped by this script.
 
-    python benchmarks/bench_storage.py --quick
+    python benchmarks/bench_storage.py --quick     # 1 and 8 workers x 20 trials: under 2 minutes
+    python benchmarks/bench_storage.py             # 1 to 64 workers x 50 trials: about 15 minutes
     python benchmarks/bench_storage.py --backends postgresql mysql --workers 1 8 32 64
 """
 
@@ -18,21 +19,15 @@ import contextlib
 import multiprocessing
 import queue
 import sys
-import tempfile
 import threading
 import time
-import uuid
 import warnings
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import _record
+import common
 import numpy as np
 import optuna
-import sqlalchemy as sa
-from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 
 from search.cli import positive_int
@@ -101,7 +96,31 @@ def _timed(record: dict, phase: str, call, *args, **kwargs):
     return result
 
 
-def _one_trial(study: optuna.Study, job: Job, record: dict) -> None:
+@contextlib.contextmanager
+def _heartbeat(storage: optuna.storages.BaseStorage, trial_id: int, seconds: int | None):
+    """What Optuna's own heartbeat thread does during a trial, on the public storage methods:
+    record a heartbeat, wait `seconds`, repeat until the trial ends; it dies on its first error."""
+    if not seconds:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            storage.record_heartbeat(trial_id)
+            if stop.wait(seconds):
+                return
+
+    thread = threading.Thread(target=beat, name="heartbeat")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _one_trial(study: optuna.Study, storage, study_id: int, job: Job, record: dict) -> None:
     """One trial's storage traffic, in the order optuna/study/_optimize.py:_run_trial makes it."""
     record["attempted"] += 1
     if job.heartbeat is not None:
@@ -117,7 +136,9 @@ def _one_trial(study: optuna.Study, job: Job, record: dict) -> None:
     record["numbers"].append(trial.number)
     phase = "suggest"
     try:
-        with get_heartbeat_thread(trial._trial_id, study._storage):
+        # The cached storage knows the id of a trial it just created: no database query.
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        with _heartbeat(storage, trial_id, job.heartbeat):
             x = trial.suggest_float("x", -1.0, 1.0)
             phase = "report"
             for step in range(N_REPORTS):
@@ -148,20 +169,23 @@ def _worker(job: Job, index: int, ready, start, results) -> None:
     }
 
     def count_thread_death(hook: threading.ExceptHookArgs) -> None:
-        # Optuna's heartbeat thread ends on its first exception: count it, skip the traceback.
+        # The heartbeat thread ends on its first exception: count it, skip the traceback.
         name = hook.thread.name if hook.thread is not None else ""
         where = "heartbeat thread died" if "heartbeat" in name else "a thread died"
         record["errors"][_error_kind(where, hook.exc_value, job.url)] += 1
 
     threading.excepthook = count_thread_death
     try:
-        storage = open_storage(job.url, heartbeat_interval=job.heartbeat)
+        rdb = open_storage(job.url, heartbeat_interval=job.heartbeat)
+        # The caching layer a study puts around an RDB storage, made here to be called directly.
+        storage = optuna.storages.get_storage(rdb)
         sampler = (
             optuna.samplers.TPESampler(seed=index)
             if job.sampler == "tpe"
             else optuna.samplers.RandomSampler(seed=index)
         )
         study = optuna.load_study(study_name=STUDY, storage=storage, sampler=sampler)
+        study_id = storage.get_study_id_from_name(STUDY)
     except Exception as exc:
         record["errors"][_error_kind("open", exc, job.url)] += 1
         ready.put(index)
@@ -173,50 +197,13 @@ def _worker(job: Job, index: int, ready, start, results) -> None:
     # time.monotonic is CLOCK_MONOTONIC on Linux: one clock for every process of the machine.
     record["start"] = time.monotonic()
     for _ in range(job.n_trials):
-        _one_trial(study, job, record)
+        _one_trial(study, storage, study_id, job, record)
     record["end"] = time.monotonic()
-    storage.engine.dispose()
+    rdb.engine.dispose()
     results.put(record)
 
 
 # --- the driver ----------------------------------------------------------------------------------
-
-
-class Unreachable(Exception):
-    """The backend's server did not answer; its rows are skipped with this reason."""
-
-
-@contextlib.contextmanager
-def fresh_database(backend: str, admin_url: str | None) -> Iterator[str]:
-    """A new, empty database (a temp file for SQLite), removed afterwards."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="bench_storage_") as folder:
-            yield f"sqlite:///{Path(folder) / 'bench.db'}"
-        return
-    admin = sa.make_url(admin_url)
-    engine = sa.create_engine(
-        admin,
-        isolation_level="AUTOCOMMIT",
-        poolclass=sa.pool.NullPool,
-        connect_args={"connect_timeout": 5},
-    )
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.SQLAlchemyError as exc:
-        engine.dispose()
-        shown = admin.render_as_string(hide_password=True)
-        raise Unreachable(
-            f"{backend} server at {shown} unreachable: {first_line(exc, admin_url)}"
-        ) from None
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        force = " WITH (FORCE)" if backend == "postgresql" else ""
-        with engine.connect() as connection:
-            connection.execute(sa.text(f"DROP DATABASE {name}{force}"))
-        engine.dispose()
 
 
 def _collect(box, processes: list, n: int, deadline: float) -> list:
@@ -236,9 +223,9 @@ def _collect(box, processes: list, n: int, deadline: float) -> list:
 
 def run_row(backend: str, n_workers: int, args: argparse.Namespace, job_args: dict) -> Row:
     row = Row(backend, n_workers)
-    with fresh_database(backend, args.admin_urls.get(backend)) as url:
+    with common.fresh_database(args.admin_urls.get(backend)) as url:
         storage = open_storage(url)  # creates Optuna's tables once, before the workers
-        study = optuna.create_study(study_name=STUDY, storage=storage)
+        optuna.create_study(study_name=STUDY, storage=storage)
         job = Job(url=url, **job_args)
         context = multiprocessing.get_context("spawn")
         ready, results, start = context.Queue(), context.Queue(), context.Event()
@@ -272,16 +259,16 @@ def run_row(backend: str, n_workers: int, args: argparse.Namespace, job_args: di
             row.errors.update(record["errors"])
             for phase in PHASES:
                 row.latencies[phase] += record["latencies"][phase]
-        row.check, row.states = check_numbers(storage, study, records, lost)
+        row.check, row.states = check_numbers(storage, records, lost)
         storage.engine.dispose()
     return row
 
 
 def check_numbers(
-    storage: optuna.storages.BaseStorage, study: optuna.Study, records: list, lost: int
+    storage: optuna.storages.BaseStorage, records: list, lost: int
 ) -> tuple[str, str]:
     """PASS when stored trial numbers are unique and 0..n-1, and no worker's trial is lost."""
-    trials = storage.get_all_trials(study._study_id, deepcopy=False)
+    trials = storage.get_all_trials(storage.get_study_id_from_name(STUDY), deepcopy=False)
     numbers = [t.number for t in trials]
     distinct = set(numbers)
     asked = [n for r in records for n in r["numbers"]]
@@ -387,14 +374,13 @@ def conditions(args: argparse.Namespace) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python benchmarks/bench_storage.py",
-        description=(
-            "Trials per second, ask/report/tell latency percentiles, errors by kind and a "
-            "trial-number check for N simulated worker processes on SQLite, PostgreSQL and "
-            "MariaDB (no training). Each backend and worker count runs on a fresh database "
-            "that the script creates and drops. Exit status 1 when a trial-number check fails."
-        ),
+    parser = common.parser(
+        "bench_storage.py",
+        "Trials per second, ask/report/tell latency percentiles, errors by kind and a "
+        "trial-number check for N simulated worker processes on SQLite, PostgreSQL and "
+        "MariaDB (no training). Each backend and worker count runs on a fresh database "
+        "that the script creates and drops. Exit status 1 when a trial-number check fails.",
+        quick=f"workers {QUICK['workers']}, {QUICK['trials_per_worker']} trials per worker",
     )
     parser.add_argument(
         "--backends",
@@ -443,19 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="sampler of the workers: random keeps the sampler's own cost out of ask; tpe reads "
         "every finished trial on each ask as the service's sampler does (default random)",
     )
-    parser.add_argument(
-        "--postgresql-admin-url",
-        metavar="URL",
-        default=ADMIN_URLS["postgresql"],
-        help="URL of an existing PostgreSQL database used only to CREATE and DROP the "
-        f"benchmark's databases (default {ADMIN_URLS['postgresql']})",
-    )
-    parser.add_argument(
-        "--mysql-admin-url",
-        metavar="URL",
-        default=ADMIN_URLS["mysql"],
-        help="the same for MySQL/MariaDB (default " + ADMIN_URLS["mysql"] + ")",
-    )
+    for backend, name in (("postgresql", "PostgreSQL"), ("mysql", "MySQL/MariaDB")):
+        parser.add_argument(
+            f"--{backend}-admin-url",
+            metavar="URL",
+            default=ADMIN_URLS[backend],
+            help=f"URL of an existing {name} database used only to CREATE and DROP the "
+            f"benchmark's databases (default {ADMIN_URLS[backend]})",
+        )
     parser.add_argument(
         "--timeout",
         metavar="SECONDS",
@@ -464,25 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds one row (one backend and worker count, start-up included) may take "
         "before its workers are stopped and the row fails (default 600)",
     )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"a run of under 2 minutes: workers {QUICK['workers']}, "
-        f"{QUICK['trials_per_worker']} trials per worker",
-    )
-    parser.add_argument(
-        "--no-record",
-        action="store_true",
-        help="print only; do not append the results to benchmarks/RESULTS.md",
-    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    preset = QUICK if args.quick else FULL
-    args.workers = args.workers or preset["workers"]
-    args.trials_per_worker = args.trials_per_worker or preset["trials_per_worker"]
+    common.fill_defaults(args, QUICK, FULL)
     if args.heartbeat < 0 or args.sleep_ms < 0:
         print("--heartbeat and --sleep-ms must not be negative", file=sys.stderr)
         return 2
@@ -504,17 +472,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{backend}: {n_workers} workers ...", flush=True)
             try:
                 rows.append(run_row(backend, n_workers, args, job_args))
-            except Unreachable as exc:
+            except common.Unreachable as exc:
                 skipped = str(exc)
                 print(f"{backend}: skipped: {skipped}", flush=True)
                 rows.append(Row(backend, n_workers, skipped=skipped))
-    table = _record.markdown_table(HEADERS, table_rows(rows))
-    body = "\n".join([conditions(args), "", table, "", *details(rows)])
-    print()
-    print(body)
-    if not args.no_record:
-        path = _record.append_results("bench_storage", body)
-        print(f"\nappended to {path}")
+    table = common.markdown_table(HEADERS, table_rows(rows))
+    body = [conditions(args), "", table, "", *details(rows)]
+    common.report("bench_storage", "\n".join(body), args)
     failed = [r for r in rows if not r.skipped and r.check != "PASS"]
     return 1 if failed else 0
 

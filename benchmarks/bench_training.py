@@ -1,7 +1,7 @@
 """Training speed of the service against plain Keras, and where the time of a trial goes.
 
 For each model shape, side by side in one process:
-- the service's `search.objective.Objective` on a SQLite study (one enqueued trial, NopPruner,
+- the service's `search.study.objective.Objective` on a SQLite study (one enqueued trial, NopPruner,
   asked and told like `study.optimize` does), against a plain `model.fit` of the same
   `build_dense` model with the same batch size;
 - plain fit with XLA `jit_compile` off/on and `steps_per_execution` 1, 8, 32;
@@ -13,10 +13,12 @@ For each model shape, side by side in one process:
 
 s/epoch is the median of the epochs after the first; the first epoch (tracing, plus fit's set-up)
 is shown separately. Timings on a shared 2-core machine vary by 10% or more between runs: compare
-rows of one run, not figures of different runs.
+rows of one run, not figures of different runs. Data: Fashion-MNIST from --data-dir / env
+SEARCH_DATA_DIR, else the service's own lookup; synthetic images, said so, only when that finds
+no copy.
 
-    python benchmarks/bench_training.py                 # all shapes, full data, 4 epochs
-    python benchmarks/bench_training.py --quick --no-record
+    python benchmarks/bench_training.py --quick --no-record   # one shape: under 2 minutes
+    python benchmarks/bench_training.py     # 4 shapes x 8 variants x 4 epochs: about 10 minutes
 """
 
 from __future__ import annotations
@@ -26,27 +28,22 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import common
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(ROOT))
-
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-SHARED_FASHION = ROOT.parent / "shared" / "data" / "fashion-mnist"
 INPUT_SIZE, N_CLASSES = 28 * 28, 10
 DEFAULT_BATCH = 128
 DROPOUT = 0.2  # every hidden layer; a typical sampled rate (dropout costs a little time)
 DEFAULT_MODELS = ("128", "512-512", "1024x3", "380-210@256")
 QUICK_MODELS = ("380-210@256",)
-QUICK_LIMIT_TRAIN, QUICK_EPOCHS = 5000, 4
+QUICK = {"limit_train": 5000, "epochs": 4}
+FULL = {"limit_train": None, "epochs": 4}
 SERVICE_MAX_EPOCHS = 20  # the fashion preset's max_epochs: what the overhead is compared with
 PEAK_SIZE, PEAK_REPEATS = 2048, 5
 NOISE = 0.05  # a setting must beat the default by this fraction to be recommended
@@ -137,27 +134,28 @@ def parse_shape(text: str) -> Shape:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=(
-            "Seconds per epoch of the service's objective against plain Keras fit (XLA on/off, "
-            "steps_per_execution 1/8/32), the per-trial overhead, and GFLOP/s against the "
-            "measured matmul peak, on Fashion-MNIST."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = common.parser(
+        "bench_training.py",
+        "Seconds per epoch of the service's objective against plain Keras fit (XLA on/off, "
+        "steps_per_execution 1/8/32), the per-trial overhead, and GFLOP/s against the "
+        "measured matmul peak, on Fashion-MNIST.",
+        quick=f"one model, {QUICK['limit_train']} images, {QUICK['epochs']} epochs, "
+        f"variants {', '.join(QUICK_VARIANTS)}; --epochs/--limit-train/--models still override",
+    )
+    common.add_data_flags(
+        parser,
+        limit="all 60,000",
+        quick=QUICK["limit_train"],
+        absent="without it, the service's own lookup, and synthetic data of the same shape, "
+        "said so, only when that finds no copy",
     )
     parser.add_argument(
         "--epochs",
+        metavar="N",
         type=int,
         default=None,
-        help=f"epochs per variant; the first is timed apart (tracing), s/epoch is the median of "
-        f"the rest (default 4; {QUICK_EPOCHS} with --quick)",
-    )
-    parser.add_argument(
-        "--limit-train",
-        type=int,
-        default=None,
-        help=f"use only N training-file images, 10%% of them for validation, as the service's "
-        f"--limit-train (default all 60,000; {QUICK_LIMIT_TRAIN} with --quick)",
+        help="epochs per variant; the first is timed apart (tracing), s/epoch is the median of "
+        f"the rest (default {FULL['epochs']}; {QUICK['epochs']} with --quick)",
     )
     parser.add_argument(
         "--models",
@@ -169,49 +167,29 @@ def build_parser() -> argparse.ArgumentParser:
         f"512-512 1024x3 380-210@256 (default {' '.join(DEFAULT_MODELS)}; "
         f"{' '.join(QUICK_MODELS)} with --quick)",
     )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"a run of under 2 minutes on 2 cores: one model, {QUICK_LIMIT_TRAIN} images, "
-        f"{QUICK_EPOCHS} epochs, variants {', '.join(QUICK_VARIANTS)}; "
-        "--epochs/--limit-train/--models still override",
-    )
-    parser.add_argument(
-        "--no-record",
-        action="store_true",
-        help=f"only print; do not append a section to {RESULTS.relative_to(ROOT)}",
-    )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help=f"folder with the Fashion-MNIST IDX files (default: env SEARCH_DATA_DIR, else "
-        f"{SHARED_FASHION} when present, else the service's loader); synthetic data of the "
-        "same shape is used, and said so, only when no copy is found",
-    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    epochs = args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else 4)
-    limit_train = args.limit_train
-    if limit_train is None and args.quick:
-        limit_train = QUICK_LIMIT_TRAIN
+    common.fill_defaults(args, QUICK, FULL)
+    epochs, limit_train = args.epochs, args.limit_train
     shapes = args.models or [
         parse_shape(m) for m in (QUICK_MODELS if args.quick else DEFAULT_MODELS)
     ]
     variants = [v for v in VARIANTS if not args.quick or v.name in QUICK_VARIANTS]
     if epochs < 2:
         parser.error("--epochs must be at least 2 (the first epoch is timed apart)")
-    if limit_train is not None and limit_train < 20:
-        parser.error("--limit-train must be at least 20 images (10% go to validation)")
-    if args.data_dir and not Path(args.data_dir).expanduser().is_dir():
-        parser.error(f"--data-dir {args.data_dir} is not a folder")
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    data, data_note = load_data(args.data_dir, limit_train)
+    data = common.load_fashion(args.data_dir, limit_train)
+    data_note = (
+        "SYNTHETIC images (no Fashion-MNIST copy found)"
+        if data.source == "synthetic"
+        else f"Fashion-MNIST from {data.source}"
+    )
     print(f"data: {data_note}; {len(data.x_train)} training / {len(data.x_val)} validation images")
 
     peak = measure_peak()
@@ -242,10 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Training speed ({n_train} training images per epoch, {epochs} epochs per variant; "
         f"s/epoch = median after the first; GFLOP/s counts training only, 6 x MACs)"
     )
-    print(render_text(*main_table))
+    print(common.text_table(*main_table))
     print()
     print(f"Per-trial overhead of the objective (seconds; % of a {SERVICE_MAX_EPOCHS}-epoch trial)")
-    print(render_text(*overhead))
+    print(common.text_table(*overhead))
     storage = storage_detail(timings)
     print("storage calls per trial (SQLite, outermost calls):")
     for line in storage:
@@ -256,38 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {line}")
 
     if args.no_record:
-        print(f"\nnot recorded (--no-record); without it a section is appended to {RESULTS}")
+        print(f"\nnot recorded (--no-record); without it a section is appended to {common.RESULTS}")
     else:
-        record(main_table, overhead, storage, advice, data_note, peak, n_train, epochs)
-        print(f"\nappended to {RESULTS}")
+        path = record(main_table, overhead, storage, advice, data_note, peak, n_train, epochs)
+        print(f"\nappended to {path}")
     return 0
-
-
-# --- data -----------------------------------------------------------------------------------
-
-
-def load_data(data_dir: str | None, limit_train: int | None) -> tuple[Any, str]:
-    """The service's split of Fashion-MNIST; synthetic images of the same shape if none is found."""
-    from search.data import Split, load_split
-    from search.errors import DataError
-
-    explicit = data_dir or os.environ.get("SEARCH_DATA_DIR")
-    if not explicit and (SHARED_FASHION / "train-images-idx3-ubyte.gz").is_file():
-        explicit = str(SHARED_FASHION)
-    try:
-        split = load_split("fashion", explicit or None, limit_train=limit_train)
-        return split, f"Fashion-MNIST from {split.source}"
-    except DataError as exc:
-        if data_dir:
-            raise SystemExit(f"bench_training: {exc}") from None
-        print(f"WARNING: no Fashion-MNIST found ({exc}); timing SYNTHETIC data of the same shape")
-    rng = np.random.default_rng(0)
-    n = limit_train or 60_000
-    n_val = max(1, round(n * 0.1))
-    images = rng.random((n, 28, 28, 1), dtype=np.float32)
-    labels = rng.integers(0, N_CLASSES, size=n).astype(np.uint8)
-    split = Split(images[n_val:], labels[n_val:], images[:n_val], labels[:n_val], "synthetic")
-    return split, "SYNTHETIC random images (no Fashion-MNIST copy found)"
 
 
 # --- measurements ---------------------------------------------------------------------------
@@ -357,7 +308,7 @@ def time_fit(shape: Shape, variant: Variant, data: Any, epochs: int) -> Timing:
     import keras
 
     from models import build_dense
-    from search.study.config import EVAL_BATCH as VALIDATION_BATCH
+    from search.study.config import EVAL_BATCH
 
     keras.backend.clear_session(free_memory=True)
     keras.utils.set_random_seed(0)
@@ -372,7 +323,7 @@ def time_fit(shape: Shape, variant: Variant, data: Any, epochs: int) -> Timing:
     if variant.validation:
         extra = {
             "validation_data": (data.x_val, data.y_val),
-            "validation_batch_size": VALIDATION_BATCH,
+            "validation_batch_size": EVAL_BATCH,
         }
     fit_start = time.perf_counter()
     model.fit(
@@ -465,8 +416,8 @@ def time_objective(
         finally:
             build_times.append(time.perf_counter() - start)
 
-    with tempfile.TemporaryDirectory() as folder:
-        rdb = optuna.storages.RDBStorage(f"sqlite:///{folder}/bench.db")
+    with common.fresh_database() as url:
+        rdb = optuna.storages.RDBStorage(url)
         # The cached wrapper a study puts around an RDBStorage is what a trial calls; timing
         # it catches every call (it reaches the RDB through private methods too).
         storage = optuna.storages.get_storage(rdb)
@@ -478,7 +429,11 @@ def time_objective(
             sampler=optuna.samplers.RandomSampler(seed=config.seed),
             pruner=optuna.pruners.NopPruner(),
         )
-        study.enqueue_trial(to_trial_params(model_params(shape)))
+        # The space samples weight decay on a log scale, never 0: a service trial has at least
+        # the lowest (the plain-fit rows train without).
+        lowest = config.space.weight_decay[0]
+        params = model_params(shape)
+        study.enqueue_trial(to_trial_params(replace(params, weight_decay=lowest)))
         timer.enabled = True
         objective_module.build_dense = timed_build  # timing only; calls straight through
         try:
@@ -631,17 +586,6 @@ def _find(timings: list[Timing], shape: Shape, variant: Variant) -> Timing | Non
     return next((t for t in timings if t.shape == shape and t.variant == variant), None)
 
 
-def render_text(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        pairs = enumerate(zip(row, widths, strict=True))
-        cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in pairs]
-        lines.append("  ".join(cells))
-    return "\n".join(lines)
-
-
 # --- record ---------------------------------------------------------------------------------
 
 
@@ -655,10 +599,8 @@ def record(
     n_train: int,
     epochs: int,
 ) -> Path:
-    """Append a dated section to benchmarks/RESULTS.md through the benchmarks' shared helper
-    (machine, versions, git revision and the exact command come from it)."""
-    import _record  # benchmarks/_record.py; this script's folder is first on sys.path
-
+    """Append a dated section to benchmarks/RESULTS.md (machine, versions, git revision and the
+    exact command come from common.append_results)."""
     body = [
         f"- data: {data_note}; {n_train} training images per epoch, {epochs} epochs per variant",
         f"- peak: {peak:.1f} GFLOP/s (tf.linalg.matmul {PEAK_SIZE}x{PEAK_SIZE} float32, best "
@@ -666,11 +608,11 @@ def record(
         "only (6 x dense MACs per example)",
         "- s/epoch: median of the epochs after the first; spread: fastest-slowest of those",
         "",
-        _record.markdown_table(*speed),
+        common.markdown_table(*speed),
         "",
         f"Per-trial overhead of the objective (% of a {SERVICE_MAX_EPOCHS}-epoch trial):",
         "",
-        _record.markdown_table(*overhead),
+        common.markdown_table(*overhead),
         "",
         *[f"- storage calls, {line}" for line in storage],
         "",
@@ -678,7 +620,7 @@ def record(
         "",
         *[f"- {line}" for line in advice],
     ]
-    return _record.append_results("bench_training", "\n".join(body))
+    return common.append_results("bench_training", "\n".join(body))
 
 
 if __name__ == "__main__":

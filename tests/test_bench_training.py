@@ -1,6 +1,7 @@
 """benchmarks/bench_training.py end to end: the quick run finishes and prints its tables.
 
-Trains for about half a minute (real Fashion-MNIST when present, else synthetic data): `slow`.
+Trains for about half a minute on real Fashion-MNIST (env SEARCH_TEST_FASHION_DIR, handed to the
+script as SEARCH_DATA_DIR; missing files skip the test, or fail it under CI=true): `slow`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_benchmarks import fashion_dir, fashion_env
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "bench_training.py"
 QUICK_MODEL = "784-380-210-10"
@@ -20,15 +23,20 @@ QUICK_VARIANTS = ("objective", "fit", "fit+val", "fit spe=8", "fit spe=32", "fit
 
 @pytest.mark.slow
 def test_bench_training_quick_prints_table_rows() -> None:
+    folder = fashion_dir()
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--no-record"],
         cwd=ROOT,
+        env=fashion_env(),
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert result.returncode == 0, f"the quick run failed:\n{result.stderr[-3000:]}"
     lines = result.stdout.splitlines()
+    data = next((line for line in lines if line.startswith("data: ")), "")
+    assert data.startswith("data: Fashion-MNIST from "), f"not the real files: {data}"
+    assert Path(data.split(" from ", 1)[1].split(";")[0]).resolve() == Path(folder).resolve()
     header = next((line for line in lines if "s/epoch" in line and "% of peak" in line), None)
     assert header is not None, f"the speed table's header is missing:\n{result.stdout}"
     # Columns are separated by two or more spaces; variant names hold single spaces.
