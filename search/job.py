@@ -11,7 +11,6 @@ from pathlib import Path
 
 import optuna
 
-from search.errors import UsageError
 from search.evaluation.baselines import select_for_reproduction
 from search.evaluation.report import write_report
 from search.evaluation.selection import select_top
@@ -25,13 +24,7 @@ from storage.urls import check_url, mask_url
 
 def run(config: StudyConfig) -> int:
     """The whole job (search, then retrain; or the baseline reproductions); the exit status."""
-    url = check_url(config.storage)
-    if config.workers > 1 and url.get_backend_name() == "sqlite":
-        raise UsageError(
-            f"--workers {config.workers} needs a database server: SQLite locks the whole file "
-            "on every write and is not safe for several workers; use --storage "
-            "postgresql+psycopg://... or mysql+pymysql://... (README: Many workers)"
-        )
+    check_url(config.storage)  # a malformed URL fails here, before anything is opened
     if config.mode == "baselines":
         select_for_reproduction(config.dataset, config.baseline_ids)  # unknown ids fail here
     study, storage, data, where = open_everything(config)

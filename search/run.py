@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=positive_int,
         metavar="N",
-        help="worker processes on this machine sharing the study (server database); default 1",
+        help="worker processes on this machine sharing the study; default 1",
     )
     flag(
         "--heartbeat",

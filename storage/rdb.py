@@ -24,6 +24,7 @@ from storage.urls import check_url, mask_secrets, mask_url
 
 CONNECT_TIMEOUT_SECONDS = 10
 INIT_LOCK_SECONDS = 120
+SQLITE_BUSY_SECONDS = 60  # how long a SQLite transaction waits for another's write lock
 _INIT_LOCK_KEY = 0x5EA2C4  # any constant shared by every worker of this service
 _SQLITE_HEADER = b"SQLite format 3\x00"
 # What to check when a database server does not answer.
@@ -85,7 +86,9 @@ def open_storage(
         }
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite(parsed, url)
-        return _create(url, {}, heartbeat)
+        storage = _create(url, {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}, heartbeat)
+        serialize_sqlite(storage.engine)
+        return storage
     # Both drivers (psycopg, pymysql) take connect_timeout: an unreachable server fails in
     # seconds rather than minutes. pool_pre_ping replaces connections a server restart broke.
     engine_kwargs = {
@@ -98,6 +101,29 @@ def open_storage(
             return _create(url, engine_kwargs, heartbeat)
     finally:
         engine.dispose()
+
+
+def serialize_sqlite(engine: sqlalchemy.Engine) -> None:
+    """Make every transaction on this SQLite engine a real, write-locked one (BEGIN IMMEDIATE).
+
+    Python's sqlite3 driver starts a transaction only at the first write, so a read-then-write
+    (Optuna claiming a WAITING trial, failing a stale one) is not atomic: two processes could
+    both read "WAITING" and both claim the trial. SQLAlchemy's documented recipe ("Serializable
+    isolation / Savepoints / Transactional DDL" for pysqlite) takes over BEGIN; IMMEDIATE takes
+    SQLite's write lock at once, so concurrent transactions queue (up to SQLITE_BUSY_SECONDS)
+    instead of interleaving. This is what makes several worker processes safe on one file.
+    """
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _no_driver_begin(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI types
+        dbapi_connection.isolation_level = None
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def _begin_immediate(connection: sqlalchemy.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    # Connections Optuna opened while creating its tables predate the hooks: drop them.
+    engine.dispose()
 
 
 def grace_period(heartbeat_interval: int) -> int:

@@ -155,3 +155,18 @@ def test_bench_search_quick_compares_all_four_methods_and_draws_them(tmp_path: P
         assert re.fullmatch(r"0\.\d{4}", best), f"{method} finished no trial in 20 s: {row}"
     assert "trials per hour, service vs TPE without pruning" in result.stdout
     assert png.stat().st_size > 1000, "the best-so-far plot was drawn"
+
+
+def test_bench_quality_quick_runs_the_command_end_to_end_and_reports_validation_choices():
+    result = _run("bench_quality.py", "--quick", "--no-record", timeout=300, env=fashion_env())
+    assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
+    row = _table_row(result.stdout, "1", "0")
+    assert row is not None, f"no row for run 1 in:\n{result.stdout}"
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    best_val, chosen, chosen_val, chosen_test = cells[2:6]
+    assert re.fullmatch(r"\d+\.\d\d%", best_val), row
+    assert re.fullmatch(r"trial \d+", chosen), f"the configuration ranked first: {row}"
+    assert re.fullmatch(r"\d+\.\d\d%", chosen_val), row
+    assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d%", chosen_test), "mean ± sd over seeds"
+    assert re.search(r"chosen configuration's test accuracy, mean over 1 runs: \d", result.stdout)
+    assert re.search(r"epochs per second in the search, mean: \d+\.\d\d", result.stdout)

@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 import optuna
+import tensorflow as tf
 
 from search.data import Split, load_test
 from search.evaluation.candidates import Candidate
@@ -154,6 +155,8 @@ def retrain_stage(
     log: Callable[[str], None] = print,
 ) -> int:
     """Train `candidates` with the configured seeds, storing runs, models and artifacts."""
+    # Every run builds a new model, so tf.function retraces by design (as in the workers).
+    tf.get_logger().setLevel("ERROR")
     folder = default_artifact_dir(config.storage, config.artifact_dir)
     folder.mkdir(parents=True, exist_ok=True)
     seeds = [config.seed + i for i in range(config.seeds)]
