@@ -115,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a worker process hands over to a fresh one after N trials (frees TensorFlow's "
         f"memory); default {d.trials_per_process}",
     )
+    flag(
+        "--no-warm-start",
+        action="store_true",
+        help="do not start a new study with the strong default configuration (README)",
+    )
     flag("--no-retrain", action="store_true", help="skip retraining the best trials afterwards")
     flag(
         "--retrain-top",
@@ -167,6 +172,7 @@ def resolve_config(args: argparse.Namespace) -> StudyConfig:
             heartbeat=args.heartbeat,
             trials_per_process=args.trials_per_process,
             retrain=False if args.no_retrain else None,
+            warm_start=False if args.no_warm_start else None,
             retrain_top=args.retrain_top,
             seeds=args.seeds,
             artifact_dir=args.artifact_dir,

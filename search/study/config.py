@@ -69,6 +69,27 @@ class SearchSpace:
                 raise ValueError(f"search space {name}: use values from {allowed}")
 
 
+# The first trial of a new search (unless --no-warm-start): what a practitioner would try first
+# for a dense network (two wide layers, standardised inputs, batch normalisation, dropout,
+# AdamW-style decay, cosine schedule, label smoothing); the search then tries to beat it.
+WARM_START = {
+    "n_layers": 2,
+    "n_units_l0": 1024,
+    "dropout_l0": 0.3,
+    "n_units_l1": 1024,
+    "dropout_l1": 0.3,
+    "activation": "relu",
+    "learning_rate": 1e-3,
+    "optimizer": "adam",
+    "batch_size": 128,
+    "batch_norm": True,
+    "weight_decay": 4e-3,
+    "standardize": True,
+    "lr_schedule": "cosine",
+    "label_smoothing": 0.1,
+}
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """Everything one run of `search.run` needs, resolved from a preset and the CLI flags."""
@@ -78,7 +99,7 @@ class StudyConfig:
     study_name: str
     storage: str = DEFAULT_STORAGE
     n_trials: int = 100  # study-wide target of finished (complete + pruned) trials
-    timeout: float | None = 1200.0  # seconds after which no new trial starts
+    timeout: float | None = 1080.0  # seconds after which no new trial starts
     sampler: str = "tpe"
     pruner: str = "hyperband"
     max_epochs: int = 20
@@ -94,11 +115,12 @@ class StudyConfig:
     # about 5 MB per trained model however it is cleared (benchmarks/RESULTS.md, bench_memory).
     trials_per_process: int = 40
     retrain: bool = True
-    retrain_top: int = 3  # distinct best configurations retrained after the search
+    retrain_top: int = 2  # distinct best configurations retrained after the search
     seeds: int = 3  # seeds per retrained configuration (and per reproduced baseline)
     artifact_dir: str | None = None  # default: artifacts/ beside a SQLite file, else ./artifacts
     mode: str = "search"  # "search", or "baselines": reproduce the documented baselines
     baseline_ids: tuple[str, ...] = ()  # baselines mode: only these ids (default: all)
+    warm_start: bool = True  # enqueue WARM_START as the first trial of a new study
     space: SearchSpace = field(default_factory=SearchSpace)
     space_version: int = SPACE_VERSION
 

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from sqlalchemy.exc import IntegrityError
 
 from search.errors import UsageError
-from search.study.config import StudyConfig
+from search.study.config import WARM_START, StudyConfig
 from search.study.metadata import git_revision, package_versions
 from search.study.strategy import make_pruner, make_sampler
 
@@ -85,6 +85,10 @@ def open_study(
             # database's unique key lets one win, and the loser's copy is the same anyway.
             with contextlib.suppress(IntegrityError):
                 study.set_user_attr(key, value)
+        if config.warm_start and n_existing == 0:
+            # A practitioner's strong configuration is the first trial; the sampler improves on
+            # it (Optuna's enqueue_trial, "evaluate a known good set of parameters first").
+            study.enqueue_trial(WARM_START, skip_if_exists=True)
     return study
 
 
