@@ -62,7 +62,9 @@ class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         original = trial.system_attrs.get("failed_trial", trial.number)
         marked = copy.deepcopy(trial)
-        marked.user_attrs = {**trial.user_attrs, "retry_of": original, "retry_reason": "stale"}
+        # The retry runs in another process: the dead one's `worker` must not carry over.
+        inherited = {k: v for k, v in trial.user_attrs.items() if k != "worker"}
+        marked.user_attrs = {**inherited, "retry_of": original, "retry_reason": "stale"}
         super().__call__(study, marked)
 
 
@@ -153,7 +155,15 @@ def _init_lock(engine: sqlalchemy.Engine) -> Iterator[None]:
         unlock = "SELECT RELEASE_LOCK(:key)"
         params = {"key": f"optuna-init-{_INIT_LOCK_KEY}", "seconds": INIT_LOCK_SECONDS}
     with engine.connect() as connection:
-        connection.execute(sqlalchemy.text(lock), params)
+        got = connection.execute(sqlalchemy.text(lock), params).scalar()
+        # pg_advisory_lock waits and returns nothing useful; GET_LOCK answers 1 (taken),
+        # 0 (timed out) or NULL (error): without the lock, creating tables would race.
+        if engine.dialect.name != "postgresql" and got != 1:
+            raise StorageError(
+                f"could not take the table-creation lock on {mask_url(str(engine.url))} within "
+                f"{INIT_LOCK_SECONDS} s (GET_LOCK answered {got}); another worker may be stuck "
+                "creating the tables: retry, or check the server"
+            )
         try:
             yield
         finally:

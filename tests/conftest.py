@@ -19,10 +19,23 @@ ROOT = Path(__file__).resolve().parent.parent
 REAL_FASHION = Path(
     os.environ.get("SEARCH_TEST_FASHION_DIR", ROOT.parent / "shared" / "data" / "fashion-mnist")
 )
-needs_real_fashion = pytest.mark.skipif(
-    not (REAL_FASHION / "train-images-idx3-ubyte.gz").is_file(),
-    reason=f"real Fashion-MNIST files not in {REAL_FASHION} (set SEARCH_TEST_FASHION_DIR)",
-)
+
+
+def missing(what: str) -> None:
+    """Fail under CI=true, where every database, dataset and browser must be there; elsewhere
+    skip. Either way the message names what is missing."""
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"missing under CI: {what}", pytrace=False)
+    pytest.skip(f"missing: {what}")
+
+
+@pytest.fixture
+def _real_fashion() -> None:
+    if not (REAL_FASHION / "train-images-idx3-ubyte.gz").is_file():
+        missing(f"real Fashion-MNIST files not in {REAL_FASHION} (set SEARCH_TEST_FASHION_DIR)")
+
+
+needs_real_fashion = pytest.mark.usefixtures("_real_fashion")
 
 
 # The space-version-2 knobs at their plainest: a trial dict of the old seven parameters plus
@@ -106,10 +119,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 REAL_MNIST = Path(
     os.environ.get("SEARCH_TEST_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist")
 )
-needs_real_mnist = pytest.mark.skipif(
-    not (REAL_MNIST / "train-images-idx3-ubyte.gz").is_file(),
-    reason=f"real MNIST files not in {REAL_MNIST} (set SEARCH_TEST_MNIST_DIR)",
-)
+
+
+@pytest.fixture
+def _real_mnist() -> None:
+    if not (REAL_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        missing(f"real MNIST files not in {REAL_MNIST} (set SEARCH_TEST_MNIST_DIR)")
+
+
+needs_real_mnist = pytest.mark.usefixtures("_real_mnist")
 
 
 # --- real database servers (PostgreSQL, MariaDB) for the tests of shared storage -------------
@@ -143,6 +161,11 @@ def postgres_url() -> str:
     yield from _fresh_database("postgresql")
 
 
+@pytest.fixture
+def mysql_url() -> str:
+    yield from _fresh_database("mysql")
+
+
 def _fresh_database(kind: str):
     import uuid
 
@@ -155,7 +178,7 @@ def _fresh_database(kind: str):
             connection.execute(sa.text(f"CREATE DATABASE {name}"))
     except sa.exc.OperationalError as exc:
         engine.dispose()
-        pytest.skip(f"{kind} server at 127.0.0.1 is unreachable ({type(exc.orig).__name__})")
+        missing(f"{kind} server at 127.0.0.1 is unreachable ({type(exc.orig).__name__})")
     try:
         yield SERVERS[kind].format(db=name)
     finally:

@@ -15,18 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.conftest import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 FASHION_TRAIN = "train-images-idx3-ubyte"
-
-
-def missing(what: str) -> None:
-    """Fail under CI=true (where everything must be there), else skip, saying what is missing."""
-    if os.environ.get("CI", "").lower() in ("true", "1"):
-        pytest.fail(f"missing under CI: {what}", pytrace=False)
-    pytest.skip(f"missing: {what}")
 
 
 def fashion_dir() -> str:

@@ -39,7 +39,7 @@ from search.viewer.server import (
 )
 from storage.artifacts import attach_artifact, default_artifact_dir, trial_artifacts
 from storage.readonly import read_only_sqlite_url
-from tests.conftest import PLAIN_KNOBS, ROOT
+from tests.conftest import PLAIN_KNOBS, ROOT, missing
 
 STUDY = "fashion-dash"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -457,11 +457,9 @@ def test_publish_links_a_curve_again_after_it_was_deleted_in_the_dashboard(tmp_p
     assert len(publish(study, storage, tmp_path / "artifacts")) == 1, "the curve is back"
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.is_file(),
-    reason=f"{CHROMIUM} not installed (apt-get install chromium) for the real-browser check",
-)
 def test_dashboard_page_in_headless_chromium_shows_the_study(server, tmp_path):
+    if not CHROMIUM.is_file():
+        missing(f"{CHROMIUM} (apt-get install chromium) for the real-browser check")
     common = [
         str(CHROMIUM),
         "--headless",

@@ -293,3 +293,21 @@ def test_heartbeat_survives_a_failed_beat(tmp_path, monkeypatch):
 
     monkeypatch.setattr(optuna.storages.RDBStorage, "record_heartbeat", outage)
     storage.record_heartbeat(1)  # logged, not raised: the heartbeat thread keeps beating
+
+
+def test_mysql_creation_lock_timeout_stops_with_a_clear_error(mysql_url, monkeypatch):
+    import sqlalchemy as sa
+
+    import storage.rdb
+    from storage.errors import StorageError
+
+    monkeypatch.setattr(storage.rdb, "INIT_LOCK_SECONDS", 1)
+    holder = sa.create_engine(mysql_url)
+    with holder.connect() as connection:  # another worker holds the lock and never lets go
+        key = f"optuna-init-{storage.rdb._INIT_LOCK_KEY}"
+        assert connection.execute(sa.text("SELECT GET_LOCK(:k, 5)"), {"k": key}).scalar() == 1
+        with pytest.raises(StorageError, match="could not take the table-creation lock"):
+            storage.rdb.open_storage(mysql_url)
+        tables = connection.execute(sa.text("SHOW TABLES")).fetchall()
+        assert tables == [], "nothing was created without the lock"
+    holder.dispose()

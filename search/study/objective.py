@@ -51,10 +51,11 @@ class Objective:
         self.epoch_hook = epoch_hook
 
     def __call__(self, trial: optuna.trial.BaseTrial) -> float:
-        params = sample_params(trial, self.config.space)
         if isinstance(trial, optuna.trial.Trial):
-            # Which process runs it: `search.status` shows it, and a killed worker is traceable.
+            # Which process runs it, set before anything else can fail or take time:
+            # `search.status` shows it, and a killed worker's trial is found by it.
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        params = sample_params(trial, self.config.space)
         # A fresh graph per trial keeps memory flat; the seed makes a trial repeatable.
         keras.backend.clear_session(free_memory=True)
         keras.utils.set_random_seed(self.config.seed + trial.number)

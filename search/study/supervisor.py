@@ -164,9 +164,14 @@ def fail_trials_of(
     me = f"{socket.gethostname()}:{pid}"
     lost = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        mine = trial.user_attrs.get("worker") == me
-        if mine and storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-            lost.append(trial)
+        if trial.user_attrs.get("worker") != me:
+            continue
+        try:
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                lost.append(trial)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # The heartbeat rule of another worker failed (and retried) it a moment earlier.
+            continue
     retry = storage.get_heartbeat_stale_trial_callback()
     for trial in lost:
         if retry is not None:
