@@ -27,6 +27,17 @@ def _val(entry: dict[str, Any]) -> str:
     return _pm(mean, entry["val_accuracy_std"])
 
 
+def _seed_figures(summary: dict[str, Any]) -> list[str]:
+    """Validation and test cells of a configuration run with several seeds (mean ± sd)."""
+    return [
+        _val(summary),
+        _pm(summary["test_accuracy_mean"], summary["test_accuracy_std"]),
+        _pm(summary["test_loss_mean"], summary["test_loss_std"], percent=False),
+        _pm(summary["precision_mean"], summary["precision_std"]),
+        _pm(summary["recall_mean"], summary["recall_std"]),
+    ]
+
+
 def table_rows(report: dict[str, Any]) -> list[list[str]]:
     header = [
         "configuration",
@@ -64,11 +75,7 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
                     f"  {entry['id']}",
                     f"reproduced here, {rep['n_runs']} seeds",
                     f"{rep['n_params']:,}",
-                    _val(rep),
-                    _pm(rep["test_accuracy_mean"], rep["test_accuracy_std"]),
-                    _pm(rep["test_loss_mean"], rep["test_loss_std"], percent=False),
-                    _pm(rep["precision_mean"], rep["precision_std"]),
-                    _pm(rep["recall_mean"], rep["recall_std"]),
+                    *_seed_figures(rep),
                     f"{rep['epochs_run_mean']:.1f} of {rep['epochs_allowed']} allowed",
                     "",
                 ]
@@ -81,11 +88,7 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
                 entry["label"],
                 f"this search, {entry['n_runs']} seeds",
                 f"{entry['n_params']:,}",
-                _val(entry),
-                _pm(entry["test_accuracy_mean"], entry["test_accuracy_std"]),
-                _pm(entry["test_loss_mean"], entry["test_loss_std"], percent=False),
-                _pm(entry["precision_mean"], entry["precision_std"]),
-                _pm(entry["recall_mean"], entry["recall_std"]),
+                *_seed_figures(entry),
                 f"{entry['epochs_run_mean']:.1f} of {entry['max_epochs']}",
                 "" if margin is None else f"{margin * 100:+.2f} pt vs {best['id']}",
             ]
