@@ -18,7 +18,8 @@ import keras
 import pytest
 
 from search.errors import UsageError
-from search.evaluation import baselines
+from search.evaluation import baseline_file, baselines
+from search.evaluation.baseline_file import loads
 from search.evaluation.baselines import (
     BASELINES,
     FIGURES,
@@ -27,7 +28,6 @@ from search.evaluation.baselines import (
     best_documented,
     for_dataset,
     get,
-    loads,
     reproduction_set,
     select_for_reproduction,
 )
@@ -105,9 +105,9 @@ def test_loaded_values_have_the_declared_types():
 def test_every_field_of_baseline_is_a_key_of_the_file_format():
     # A new Baseline field the loader does not know would otherwise fail only at construction.
     fields = {f.name for f in dataclasses.fields(Baseline)}
-    assert set(baselines._CONVERTERS) == fields
-    assert {*baselines._REQUIRED_KEYS, *baselines._LEFT_OUT} == fields
-    assert set(LEFT_OUT) | {"documented"} == set(baselines._LEFT_OUT)
+    assert set(baseline_file._CONVERTERS) == fields
+    assert {*baseline_file._REQUIRED_KEYS, *baseline_file._LEFT_OUT} == fields
+    assert set(LEFT_OUT) | {"documented"} == set(baseline_file._LEFT_OUT)
 
 
 def test_the_file_ships_as_package_data():
@@ -212,9 +212,9 @@ def test_malformed_file_is_refused(text, message):
 
 def test_a_parsed_document_goes_through_the_same_checks():
     (table,) = tomllib.loads(VALID)["baseline"]
-    assert baselines.from_document({"baseline": [table]}) == loads(VALID)
+    assert baseline_file.from_document({"baseline": [table]}) == loads(VALID)
     with pytest.raises(ValueError, match="XX-TEST: unknown key 'seed'"):
-        baselines.from_document({"baseline": [{**table, "seed": 1}]})
+        baseline_file.from_document({"baseline": [{**table, "seed": 1}]})
 
 
 # --- lookups -----------------------------------------------------------------------------------
