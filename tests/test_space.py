@@ -5,8 +5,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from models.params import ModelParams
-from search.study.config import SearchSpace
+from search.study.config import PRESETS, SearchSpace
 from search.study.space import params_from_stored, sample_params, to_trial_params
+from search.study.strategy import make_sampler
 
 SPACE = SearchSpace()
 
@@ -85,3 +86,39 @@ def test_params_from_stored_warns_on_values_outside_the_space():
 def test_model_params_rejects_nonsense(kwargs):
     with pytest.raises(ValueError):
         ModelParams(**kwargs)
+
+
+def _draws(study: optuna.Study, n: int) -> list[dict]:
+    draws = []
+    for _ in range(n):
+        trial = study.ask()
+        sample_params(trial, SPACE)
+        draws.append(trial.params)
+        study.tell(trial, 0.5)
+    return draws
+
+
+def test_workers_sharing_a_study_never_draw_the_same_start_up_configurations():
+    # Two machines start on an idle study with the same --seed: each has its own sampler.
+    config = PRESETS["fashion"]
+    study = optuna.create_study(direction="maximize")
+    first = optuna.load_study(
+        study_name=study.study_name, storage=study._storage, sampler=make_sampler(config)
+    )
+    second = optuna.load_study(
+        study_name=study.study_name, storage=study._storage, sampler=make_sampler(config)
+    )
+    drawn = []
+    for _ in range(4):  # alternating, as two workers would
+        drawn += _draws(first, 1) + _draws(second, 1)
+    keys = [tuple(sorted(d.items())) for d in drawn]
+    assert len(set(keys)) == len(keys), "no two trials got the same configuration"
+
+
+def test_a_single_worker_with_a_seed_is_reproducible():
+    config = PRESETS["fashion"]
+    runs = [
+        _draws(optuna.create_study(direction="maximize", sampler=make_sampler(config)), 12)
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1], "same seed, same draws, TPE included (10 start-up + 2)"

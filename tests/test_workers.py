@@ -127,10 +127,10 @@ def _start_and_open(url: str, barrier, results, index: int) -> None:
         from search.study.resume import open_study
         from storage import open_storage
 
-        config = PRESETS["fashion"].with_overrides(storage=url)
+        config = PRESETS["fashion"].with_overrides(storage=url, warm_start=False)
         barrier.wait(timeout=60)
         storage = open_storage(url, heartbeat_interval=10)
-        study = open_study(config, storage, "synthetic", worker_index=index)
+        study = open_study(config, storage, "synthetic")
         trial = study.ask()
         study.tell(trial, 0.5 + index / 100)
         results.put((index, "ok"))

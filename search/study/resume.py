@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import socket
 
 import optuna
@@ -25,14 +24,11 @@ def open_study(
     config: StudyConfig,
     storage: optuna.storages.BaseStorage,
     data_source: str,
-    *,
-    worker_index: int = 0,
 ) -> optuna.Study:
-    """Create the study or resume it; refuse a study that was made for another dataset.
+    """Create the study or resume it; refuse a study made for another dataset or space.
 
-    A single worker on a study nobody else runs keeps the plain seed (reproducible); workers
-    that share a study mix in their index, or their process id when another worker is running
-    (another machine), so their random draws differ.
+    The sampler is seeded per trial number (`strategy.TrialSeededSampler`): workers sharing the
+    study never share a random stream, and a single worker stays reproducible.
     """
     existing = _existing_config(storage, config.study_name)
     if existing is not None and existing.get("dataset") not in (None, config.dataset):
@@ -50,19 +46,15 @@ def open_study(
                 f"{config.study_name}-v{config.space_version}, or finish the old one with the "
                 f"revision it records (study user attribute git_revision)"
             )
-    n_existing, salt = 0, 7919 * worker_index
+    n_existing = 0
     if existing is not None:
-        trials = storage.get_all_trials(
-            storage.get_study_id_from_name(config.study_name), deepcopy=False
-        )
-        n_existing = len(trials)
-        if any(t.state == TrialState.RUNNING for t in trials):
-            salt += os.getpid()
+        study_id = storage.get_study_id_from_name(config.study_name)
+        n_existing = len(storage.get_all_trials(study_id, deepcopy=False))
     study = optuna.create_study(
         storage=storage,
         study_name=config.study_name,
         direction="maximize",
-        sampler=make_sampler(config, n_existing, salt=salt),
+        sampler=make_sampler(config),
         pruner=make_pruner(config),
         load_if_exists=True,
     )

@@ -17,7 +17,7 @@ PROG = "search.run"  # the command whose processes these are, for their error li
 
 
 def open_everything(
-    config: StudyConfig, *, worker_index: int = 0
+    config: StudyConfig,
 ) -> tuple[optuna.Study, optuna.storages.BaseStorage, Split, str]:
     """Data, storage and study of a run, and the storage URL with its password masked."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -32,5 +32,5 @@ def open_everything(
         limit_train=config.limit_train,
     )
     storage = open_storage(config.storage, heartbeat_interval=config.heartbeat)
-    study = open_study(config, storage, data.source, worker_index=worker_index)
+    study = open_study(config, storage, data.source)
     return study, storage, data, mask_url(config.storage)

@@ -50,7 +50,7 @@ def _worker_main(config: StudyConfig, index: int, run_start: tuple[float, int]) 
     _limit_threads(config.workers)
     prefix = _prefix(config, index)
     try:
-        study, storage, data, where = open_everything(config, worker_index=index)
+        study, storage, data, where = open_everything(config)
         more = search_stage(
             config,
             study,
