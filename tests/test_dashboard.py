@@ -32,6 +32,7 @@ from search.study.metadata import git_revision, package_versions
 from search.viewer.curves import CURVE_NAME, publish
 from search.viewer.note import study_note
 from search.viewer.server import (
+    READ_ONLY_REASON,
     ReadOnlyArtifactStore,
     ReadOnlyError,
     open_dashboard_storage,
@@ -285,14 +286,15 @@ def test_dashboard_serves_artifacts_byte_for_byte(server, published):
 def test_dashboard_read_only_refuses_deleting_study_artifact_and_note(read_only_server, published):
     base = _base(read_only_server)
     artifact = f"{published.study_id}/{published.trial_id}/{published.artifact_id}"
-    status, _ = _request("DELETE", f"{base}/api/studies/{published.study_id}")
-    assert not 200 <= status < 300, "deleting the study is refused"
-    status, _ = _request("DELETE", f"{base}/api/artifacts/{artifact}")
-    assert not 200 <= status < 300, "deleting an artifact is refused"
-    status, _ = _request(
+    refused = (403, json.dumps({"reason": READ_ONLY_REASON}).encode())
+    got = _request("DELETE", f"{base}/api/studies/{published.study_id}")
+    assert got == refused, "deleting the study is refused with 403 and the reason"
+    got = _request("DELETE", f"{base}/api/artifacts/{artifact}")
+    assert got == refused, "deleting an artifact is refused with 403 and the reason"
+    got = _request(
         "PUT", f"{base}/api/studies/{published.study_id}/note", {"version": 99, "body": "x"}
     )
-    assert not 200 <= status < 300, "editing the note is refused"
+    assert got == refused, "editing the note is refused with 403 and the reason"
     studies = _get_json(f"{base}/api/studies")["study_summaries"]
     assert STUDY in [s["study_name"] for s in studies], "the study is still there"
     assert _request("GET", f"{base}/artifacts/{artifact}") == (200, published.payload)

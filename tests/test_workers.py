@@ -283,16 +283,35 @@ def test_database_restart_during_a_study_loses_no_finished_trial(postgres_url, t
     print("\n".join(line for line in text.splitlines() if "database" in line.lower()))
 
 
-def test_heartbeat_survives_a_failed_beat(tmp_path, monkeypatch):
+def test_heartbeat_survives_a_failed_beat(tmp_path, monkeypatch, caplog):
     from storage import open_storage
 
     storage = open_storage(f"sqlite:///{tmp_path / 'h.db'}", heartbeat_interval=1)
+    study = optuna.create_study(storage=storage)
+    trial_id = study.ask()._trial_id
+    real_beat, failing = optuna.storages.RDBStorage.record_heartbeat, [True]
 
-    def outage(self, trial_id):
-        raise optuna.exceptions.StorageInternalError("database is locked")
+    def flaky(self, beat_trial_id):  # the first beat meets an outage, the next gets through
+        if failing and failing.pop():
+            raise optuna.exceptions.StorageInternalError("database is locked")
+        real_beat(self, beat_trial_id)
 
-    monkeypatch.setattr(optuna.storages.RDBStorage, "record_heartbeat", outage)
-    storage.record_heartbeat(1)  # logged, not raised: the heartbeat thread keeps beating
+    monkeypatch.setattr(optuna.storages.RDBStorage, "record_heartbeat", flaky)
+    with caplog.at_level("WARNING"):
+        storage.record_heartbeat(trial_id)  # must not raise: the thread would die with it
+    assert "not recorded" in caplog.text, "the failed beat is logged"
+    storage.record_heartbeat(trial_id)
+    assert trial_id in _beats(storage), "the next beat is recorded"
+
+
+def _beats(storage) -> set[int]:
+    import sqlalchemy as sa
+
+    with storage.engine.connect() as connection:
+        tables = sa.MetaData()
+        tables.reflect(connection, only=("trial_heartbeats",))
+        rows = connection.execute(sa.select(tables.tables["trial_heartbeats"].c.trial_id))
+        return {row[0] for row in rows}
 
 
 def test_mysql_creation_lock_timeout_stops_with_a_clear_error(mysql_url, monkeypatch):
