@@ -99,7 +99,7 @@ def open_storage(
     }
     engine = _connect(url, engine_kwargs)
     try:
-        with _init_lock(engine):
+        with init_lock(engine):
             return _create(url, engine_kwargs, heartbeat)
     finally:
         engine.dispose()
@@ -144,7 +144,7 @@ def _create(url: str, engine_kwargs: dict, heartbeat: dict) -> optuna.storages.R
 
 
 @contextlib.contextmanager
-def _init_lock(engine: sqlalchemy.Engine) -> Iterator[None]:
+def init_lock(engine: sqlalchemy.Engine) -> Iterator[None]:
     """Hold a server-side lock while Optuna creates its tables and version row."""
     if engine.dialect.name == "postgresql":
         lock = "SELECT pg_advisory_lock(:key)"

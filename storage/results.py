@@ -1,4 +1,4 @@
-"""The project's own table of retrained and reproduced runs, beside Optuna's tables.
+"""The project's own tables of retrained and reproduced runs, beside Optuna's tables.
 
 One row per (study, configuration, seed): a configuration is a search trial's parameters
 (`kind="trial"`) or a documented baseline (`kind="baseline"`). The unique key makes re-running
@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from storage.rdb import init_lock, serialize_sqlite
+
+T = TypeVar("T")
 metadata = sa.MetaData()
 
 runs_table = sa.Table(
@@ -42,6 +48,23 @@ runs_table = sa.Table(
     sa.Column("artifact_id", sa.String(255), nullable=True),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.UniqueConstraint("study_name", "kind", "config_key", "seed", name="uq_retrain_run"),
+)
+
+
+# Who is training which run: a machine claims a run before training it, so any number of
+# machines finishing a study together train every run exactly once. A claim is a lease,
+# renewed every epoch; one left by a crashed machine expires and another machine takes it over.
+claims_table = sa.Table(
+    "search_retrain_claims",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("study_name", sa.String(512), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("config_key", sa.String(255), nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(255), nullable=False),  # host:pid
+    sa.Column("lease_until", sa.Float, nullable=False),  # seconds since the epoch, UTC
+    sa.UniqueConstraint("study_name", "kind", "config_key", "seed", name="uq_retrain_claim"),
 )
 
 
@@ -88,12 +111,35 @@ class RunRecord:
         return cls(**data)
 
 
+# MySQL/MariaDB answer concurrent inserts into one unique index with "Deadlock found ... try
+# restarting transaction" (1213) or a lock wait timeout (1205): the documented remedy is to retry.
+_RETRYABLE = {1213, 1205}
+
+
+def _retry_deadlocks(attempt: Callable[[], T], tries: int = 5) -> T:
+    for left in range(tries - 1, -1, -1):
+        try:
+            return attempt()
+        except sa.exc.OperationalError as exc:
+            code = getattr(exc.orig, "args", (None,))[0]
+            if code not in _RETRYABLE or not left:
+                raise
+            time.sleep(random.uniform(0.05, 0.3))
+    raise AssertionError("unreachable")
+
+
 class ResultStore:
     """Reads and writes `search_retrain_runs` in the study's own database."""
 
     def __init__(self, url: str) -> None:
         self.engine = sa.create_engine(url, pool_pre_ping=True)
-        metadata.create_all(self.engine)  # checkfirst: concurrent creators are harmless
+        if self.engine.dialect.name == "sqlite":
+            serialize_sqlite(self.engine)  # one file, several processes: as Optuna's storage
+            metadata.create_all(self.engine)
+        else:
+            # Machines finishing together create the tables at once: under Optuna's own lock.
+            with init_lock(self.engine):
+                metadata.create_all(self.engine)
 
     def has(self, study_name: str, kind: str, config_key: str, seed: int) -> bool:
         t = runs_table
@@ -106,9 +152,73 @@ class ResultStore:
         with self.engine.connect() as connection:
             return connection.execute(query).first() is not None
 
-    def add(self, record: RunRecord) -> None:
+    def add(self, record: RunRecord) -> bool:
+        """Store a run; False (and nothing changed) when that run is stored already."""
+        def attempt() -> bool:
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(runs_table.insert().values(**record.to_row()))
+            except sa.exc.IntegrityError:
+                return False  # another machine stored it first (say, after our lease ran out)
+            return True
+
+        return _retry_deadlocks(attempt)
+
+    def claim(
+        self, study_name: str, kind: str, config_key: str, seed: int, owner: str, lease: float
+    ) -> str | None:
+        """Claim a run for `lease` seconds; None when claimed, else the owner holding it.
+
+        A claim that `owner` already holds, or whose lease has run out, is taken over.
+        """
+        t = claims_table
+        key = (
+            (t.c.study_name == study_name)
+            & (t.c.kind == kind)
+            & (t.c.config_key == config_key)
+            & (t.c.seed == seed)
+        )
+        row = {"study_name": study_name, "kind": kind, "config_key": config_key, "seed": seed}
+
+        def attempt() -> str | None:
+            now = time.time()
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        t.insert().values(**row, owner=owner, lease_until=now + lease)
+                    )
+                return None
+            except sa.exc.IntegrityError:
+                pass
+            with self.engine.begin() as connection:
+                taken = connection.execute(
+                    t.update()
+                    .where(key & ((t.c.lease_until < now) | (t.c.owner == owner)))
+                    .values(owner=owner, lease_until=now + lease)
+                ).rowcount
+                if taken == 1:
+                    return None
+                return connection.execute(sa.select(t.c.owner).where(key)).scalar() or "another"
+
+        return _retry_deadlocks(attempt)
+
+    def renew(
+        self, study_name: str, kind: str, config_key: str, seed: int, owner: str, lease: float
+    ) -> None:
+        """Extend `owner`'s claim by `lease` seconds from now."""
+        t = claims_table
         with self.engine.begin() as connection:
-            connection.execute(runs_table.insert().values(**record.to_row()))
+            connection.execute(
+                t.update()
+                .where(
+                    (t.c.study_name == study_name)
+                    & (t.c.kind == kind)
+                    & (t.c.config_key == config_key)
+                    & (t.c.seed == seed)
+                    & (t.c.owner == owner)
+                )
+                .values(lease_until=time.time() + lease)
+            )
 
     def runs(self, study_name: str, kind: str | None = None) -> list[RunRecord]:
         t = runs_table

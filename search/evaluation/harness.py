@@ -9,6 +9,8 @@ the official test set once; every figure comes from that one prediction.
 from __future__ import annotations
 
 import math
+import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,15 +30,25 @@ from search.study.config import EVAL_BATCH, StudyConfig
 from storage.artifacts import attach_artifact, default_artifact_dir
 from storage.results import ResultStore, RunRecord
 
+# A machine claims a run before training it; the claim lasts this long past its last epoch, so
+# a crashed machine's run is taken over by another one after at most this many seconds.
+LEASE_SECONDS = 600
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
 
 def train_and_evaluate(
-    candidate: Candidate, seed: int, split: Split, test: tuple[np.ndarray, np.ndarray]
+    candidate: Candidate,
+    seed: int,
+    split: Split,
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    extra: list[keras.callbacks.Callback] | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train one seed of a candidate and measure it; returns the model and its figures."""
     keras.backend.clear_session(free_memory=True)
     keras.utils.set_random_seed(seed)
     model = candidate.build()
-    callbacks = [keras.callbacks.TerminateOnNaN()]
+    callbacks = [keras.callbacks.TerminateOnNaN(), *(extra or [])]
     if candidate.patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -73,6 +85,17 @@ def train_and_evaluate(
     return model, figures
 
 
+class _RenewClaim(keras.callbacks.Callback):
+    """Renew this machine's claim on the run after every epoch (see storage.results)."""
+
+    def __init__(self, renew: Callable[[], None]) -> None:
+        super().__init__()
+        self._renew = renew
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self._renew()
+
+
 def _best_epoch_index(values: list[float], monitor: str) -> int | None:
     """The epoch EarlyStopping restored (the first best one); None without an epoch."""
     if not values:
@@ -103,10 +126,16 @@ def run_candidates(
         for seed in seeds:
             done += 1
             prefix = f"[{done}/{total}] {candidate.label} seed {seed}"
-            if results.has(study.study_name, candidate.kind, candidate.config_key, seed):
+            run = (study.study_name, candidate.kind, candidate.config_key, seed)
+            if results.has(*run):
                 log(f"{prefix}: already retrained, kept")
                 continue
-            model, figures = train_and_evaluate(candidate, seed, split, test)
+            holder = results.claim(*run, OWNER, LEASE_SECONDS)
+            if holder is not None:
+                log(f"{prefix}: being retrained by {holder}, left to it")
+                continue
+            renew = _RenewClaim(lambda run=run: results.renew(*run, OWNER, LEASE_SECONDS))
+            model, figures = train_and_evaluate(candidate, seed, split, test, extra=[renew])
             model_path = _save_model(model, model_dir, candidate, seed)
             artifact_id = attach_artifact(
                 artifact_store, storage, study.study_name, model_path, candidate.trial
@@ -124,7 +153,9 @@ def run_candidates(
                 artifact_id=artifact_id,
                 **figures,
             )
-            results.add(record)
+            if not results.add(record):
+                log(f"{prefix}: stored meanwhile by another machine; this copy is not kept")
+                continue
             trained += 1
             log(
                 f"{prefix}: test accuracy {record.test_accuracy:.4f}, loss {record.test_loss:.4f},"
