@@ -92,6 +92,7 @@ def measure_service(
         *("--seed", str(args.seed), "--timeout", "86400"),
         *("--trials-per-process", str(args.trials_per_process)),
         *(["--data-dir", args.data_dir] if has_files else []),
+        "--no-warm-start",  # the same sampled trials as the in-process mode, no 2x1024 start
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(

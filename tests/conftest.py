@@ -49,6 +49,17 @@ PLAIN_KNOBS = {
 }
 
 
+# Fixtures that run `search.run` end to end (worker processes, training): every test using one
+# is `slow`, so the quick command (`pytest -m "not slow"`) leaves it out.
+_END_TO_END_FIXTURES = {"made_study", "retrained"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def synthetic_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """uint8 28x28 images whose class is a bright horizontal band: learnable in one epoch."""
     rng = np.random.default_rng(seed)

@@ -15,9 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import missing
 
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow  # worker processes, real servers or scripts
 BENCHMARKS = ROOT / "benchmarks"
 FASHION_TRAIN = "train-images-idx3-ubyte"
 

@@ -1,11 +1,14 @@
 """`python -m search.run` as a user runs it: a fresh process on a slice of the real data."""
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import REAL_FASHION, REAL_MNIST, needs_real_fashion, needs_real_mnist, run_cli
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+pytestmark = pytest.mark.slow  # real data or servers, worker processes
 
 
 @needs_real_fashion

@@ -22,6 +22,8 @@ from tests.conftest import ROOT, clean_env, run_cli, write_dataset
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
+pytestmark = pytest.mark.slow  # worker processes, real servers or scripts
+
 
 def _load(url: str, name: str = "fashion") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=url)
@@ -54,6 +56,7 @@ def test_workers_share_one_study_and_stop_at_the_target(server_url, data_dir):
         "--max-epochs",
         "1",
         "--no-retrain",
+        "--no-warm-start",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     study = _load(server_url)
@@ -82,6 +85,7 @@ def test_workers_share_one_sqlite_study_safely(tmp_path, data_dir):
         "--max-epochs",
         "1",
         "--no-retrain",
+        "--no-warm-start",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     study = _load(f"sqlite:///{db}")
@@ -107,6 +111,7 @@ def test_worker_processes_are_replaced_after_their_share_of_trials(tmp_path, dat
         "--max-epochs",
         "1",
         "--no-retrain",
+        "--no-warm-start",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     study = _load(f"sqlite:///{db}")
@@ -170,6 +175,7 @@ def _search_command(url: str, data: Path, *extra: str) -> list[str]:
         "--pruner",
         "none",
         "--no-retrain",
+        "--no-warm-start",
         *extra,
     ]
 
