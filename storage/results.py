@@ -117,15 +117,15 @@ _RETRYABLE = {1213, 1205}
 
 
 def _retry_deadlocks(attempt: Callable[[], T], tries: int = 5) -> T:
-    for left in range(tries - 1, -1, -1):
+    """`attempt()`, tried again (up to `tries` times in all) while the server says to retry."""
+    for _ in range(tries - 1):
         try:
             return attempt()
         except sa.exc.OperationalError as exc:
-            code = getattr(exc.orig, "args", (None,))[0]
-            if code not in _RETRYABLE or not left:
+            if getattr(exc.orig, "args", (None,))[0] not in _RETRYABLE:
                 raise
             time.sleep(random.uniform(0.05, 0.3))
-    raise AssertionError("unreachable")
+    return attempt()  # the last try: whatever it raises goes to the caller
 
 
 class ResultStore:
