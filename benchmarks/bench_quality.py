@@ -18,6 +18,7 @@ tests run. Every run appends one row; the summary is the mean over runs.
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -50,6 +51,7 @@ HEADERS = (
     "epochs/s",
     "search s",
     "retrain s",
+    "load (15 min, at end)",
 )
 
 
@@ -95,6 +97,8 @@ def one_run(args, seed: int) -> dict:
         "search_s": search_seconds,
         "retrain_s": wall - search_seconds,
         "folder": str(folder),
+        # A 2-core machine: anything else running inflates the wall times; this says how much.
+        "load15": os.getloadavg()[2],
     }
 
 
@@ -117,6 +121,7 @@ def row(index: int, r: dict) -> list[str]:
         f"{r['epochs_per_s']:.2f}",
         f"{r['search_s']:.0f}",
         f"{r['retrain_s']:.0f}",
+        f"{r['load15']:.2f}",
     ]
 
 
@@ -149,6 +154,9 @@ def main() -> None:
     made.add_argument("--study", default="fashion", choices=("fashion", "mnist"))
     made.add_argument("--runs", type=positive_int, default=None, help="runs (default 3)")
     made.add_argument(
+        "--first-seed", type=int, default=0, help="seed of the first run (runs count up from it)"
+    )
+    made.add_argument(
         "--extra", default=None, help="more search.run flags, quoted (default: none, the defaults)"
     )
     made.add_argument(
@@ -157,13 +165,14 @@ def main() -> None:
     args = made.parse_args()
     common.fill_defaults(args, QUICK, FULL)
     results = []
-    for index in range(args.runs):
-        print(f"run {index + 1}/{args.runs} (seed {index}) ...", flush=True)
-        results.append(one_run(args, seed=index))
+    seeds = range(args.first_seed, args.first_seed + args.runs)
+    for index, seed in enumerate(seeds):
+        print(f"run {index + 1}/{args.runs} (seed {seed}) ...", flush=True)
+        results.append(one_run(args, seed=seed))
         print(common.text_table(HEADERS, [row(index + 1, results[-1])]), flush=True)
     body = [
         f"`python -m search.run --study {args.study}` end to end, fresh SQLite study per run, "
-        f"{args.runs} runs (seeds 0..{args.runs - 1}); flags: "
+        f"{args.runs} runs (seeds {seeds.start}..{seeds.stop - 1}); flags: "
         f"`{args.extra or '(defaults)'}`"
         + (f", --limit-train {args.limit_train}" if args.limit_train else ", full training file")
         + ". Chosen = ranked first on validation by the report; test figures evaluated once.",
