@@ -33,7 +33,7 @@ import common
 import numpy as np
 
 from search.cli import positive_int
-from search.study.config import PRESETS
+from search.study.studyfile import PRESETS
 
 CHECKPOINTS = (1, 10, 50, 100, 200)
 BASE_TRIAL = 10  # growth is measured from here: warm-up allocations are not a leak

@@ -191,8 +191,9 @@ def kerastuner_child(args: argparse.Namespace) -> int:
     from models import build_dense
     from models.params import ModelParams
     from search.data import load_split
-    from search.study.config import EVAL_BATCH, PRESETS
+    from search.study.config import EVAL_BATCH
     from search.study.objective import MONITOR
+    from search.study.studyfile import PRESETS
 
     preset = PRESETS["fashion"]
     space = preset.space

@@ -390,8 +390,8 @@ def time_objective(
     import optuna
 
     import search.study.objective as objective_module
-    from search.study.config import PRESETS
     from search.study.space import to_trial_params
+    from search.study.studyfile import PRESETS
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = PRESETS["fashion"].with_overrides(

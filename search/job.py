@@ -27,10 +27,10 @@ def run(config: StudyConfig) -> int:
     check_url(config.storage)  # a malformed URL fails here, before anything is opened
     if config.mode == "baselines":
         select_for_reproduction(config.dataset, config.baseline_ids)  # unknown ids fail here
-    study, storage, data, where = open_everything(config)
+    study, storage, data, where = open_everything(config, check_test=True)
     print(
         f"study {study.study_name!r} in {where}; data {data.source} ({len(data.x_train)} train / "
-        f"{len(data.x_val)} validation images)",
+        f"{len(data.x_val)} validation examples)",
         flush=True,
     )
     if config.mode == "search":

@@ -15,7 +15,6 @@ from search.cli import Parser, positive_int, whole_number
 from search.errors import USER_ERRORS, UsageError
 from search.job import run
 from search.study.config import (
-    PRESETS,
     PRUNERS,
     SAMPLERS,
     StudyConfig,
@@ -23,6 +22,7 @@ from search.study.config import (
     default_storage,
 )
 from search.study.session import PROG
+from search.study.studyfile import PRESETS, load, preset_names
 from storage.urls import mask_secrets
 
 
@@ -52,7 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=30, width=130),
     )
     flag = parser.add_argument
-    flag("--study", required=True, choices=sorted(PRESETS), help="preset: dataset and space")
+    flag(
+        "--study",
+        required=True,
+        metavar="PRESET|FILE.toml",
+        help=f"a preset ({', '.join(preset_names())}) or a study file: data, space, budget",
+    )
     parser.add_storage_flag()
     flag("--study-name", metavar="NAME", help="study name in the storage; default: the preset")
     flag(
@@ -92,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     flag(
         "--data-dir",
         metavar="PATH",
-        help="folder of the four IDX files; default: env "
+        help="built-in datasets: folder of the four IDX files; default: env "
         "SEARCH_DATA_DIR, Debian's copy, or a Keras download",
     )
     flag("--seed", type=_seed, metavar="N", help="seed of the sampler and of Keras; default 0")
@@ -149,11 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_config(args: argparse.Namespace) -> StudyConfig:
-    """The preset with the user's flags applied, validated."""
-    preset = PRESETS[args.study]
+    """The preset or study file with the user's flags applied, validated."""
+    preset = load(args.study)
     if args.baselines and preset.mode != "baselines":
         raise UsageError(
             f"--baselines applies to --study {preset.dataset}-baselines, not --study {args.study}"
+        )
+    if args.data_dir and preset.train is not None:
+        raise UsageError(
+            f"--data-dir applies to the built-in datasets; {args.study} names its own data "
+            "in [data] train"
         )
     try:
         return preset.with_overrides(
@@ -166,7 +176,7 @@ def resolve_config(args: argparse.Namespace) -> StudyConfig:
             max_epochs=args.max_epochs,
             patience=args.patience,
             limit_train=args.limit_train,
-            data_dir=args.data_dir or default_data_dir(),
+            data_dir=(args.data_dir or default_data_dir()) if preset.train is None else None,
             seed=args.seed,
             workers=args.workers,
             heartbeat=args.heartbeat,

@@ -154,6 +154,7 @@ class ResultStore:
 
     def add(self, record: RunRecord) -> bool:
         """Store a run; False (and nothing changed) when that run is stored already."""
+
         def attempt() -> bool:
             try:
                 with self.engine.begin() as connection:

@@ -114,12 +114,15 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`python -m search.run ARGS` in a fresh process, from the repository root."""
-    full_env = {**clean_env(), **(env or {})}
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
+    """`python -m search.run ARGS` in a fresh process, from the repository root (or `cwd`,
+    where reports/ is then written)."""
+    full_env = {**clean_env(), "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "search.run", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=full_env,
         capture_output=True,
         text=True,

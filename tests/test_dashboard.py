@@ -27,8 +27,9 @@ from optuna.trial import TrialState, create_trial
 
 from search.dashboard import main
 from search.evaluation.baselines import best_documented
-from search.study.config import PRESETS, SearchSpace
+from search.study.config import SearchSpace
 from search.study.metadata import git_revision, package_versions
+from search.study.studyfile import PRESETS
 from search.viewer.curves import CURVE_NAME, publish
 from search.viewer.note import study_note
 from search.viewer.server import (

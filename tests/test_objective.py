@@ -3,8 +3,8 @@
 import optuna
 from optuna.trial import TrialState
 
-from search.study.config import PRESETS
 from search.study.objective import Objective
+from search.study.studyfile import PRESETS
 from tests.conftest import PLAIN_KNOBS
 
 CONFIG = PRESETS["fashion"].with_overrides(max_epochs=2, patience=5)

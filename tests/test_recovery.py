@@ -10,8 +10,8 @@ import warnings
 import optuna
 from optuna.trial import TrialState
 
-from search.study.config import PRESETS
 from search.study.objective import Objective
+from search.study.studyfile import PRESETS
 from search.study.supervisor import fail_trials_of
 from storage.rdb import RetryStaleTrial, open_storage
 

@@ -140,7 +140,7 @@ def _assert_one_line_error(capsys, code: int, *needles: str) -> str:
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
-        (["--study", "cifar"], "invalid choice"),
+        (["--study", "cifar"], "unknown study 'cifar'"),
         (["--study", "fashion", "--n-trials", "0"], "--n-trials"),
         (["--study", "fashion", "--n-trials", "-3"], "--n-trials"),
         (["--study", "fashion", "--n-trials", "many"], "--n-trials"),

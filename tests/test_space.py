@@ -5,9 +5,10 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from models.params import ModelParams
-from search.study.config import PRESETS, SearchSpace
+from search.study.config import SearchSpace
 from search.study.space import params_from_stored, sample_params, to_trial_params
 from search.study.strategy import make_sampler
+from search.study.studyfile import PRESETS
 
 SPACE = SearchSpace()
 

@@ -128,8 +128,8 @@ def test_worker_processes_are_replaced_after_their_share_of_trials(tmp_path, dat
 def _start_and_open(url: str, barrier, results, index: int) -> None:
     """One of eight processes opening the same empty database at the same moment."""
     try:
-        from search.study.config import PRESETS
         from search.study.resume import open_study
+        from search.study.studyfile import PRESETS
         from storage import open_storage
 
         config = PRESETS["fashion"].with_overrides(storage=url, warm_start=False)

@@ -1,28 +1,46 @@
 """The search's data: a fixed, seeded validation split of the training file; and the test set.
 
 The search only ever sees the training file, split 90/10; the test file is read only by
-`load_test`, which the retrain/evaluation stage calls.
+`load_test`, which the retrain/evaluation stage calls. Labels of any type are mapped to class ids
+(in sorted order; `Split.classes` maps them back); tables are encoded by a FeatureSpace fitted on
+the training part alone.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from search.data.arrays import read_npz
+from search.data.idx import read_part
 from search.data.locate import load_part
+from search.data.source import DataSource
+from search.errors import DataError
+
+MIN_VALIDATION = 5  # examples the validation split needs at the least
 
 
 @dataclass(frozen=True)
 class Split:
-    """Pixels as float32 in [0, 1] with shape (n, 28, 28, 1); labels as uint8 class ids."""
+    """Inputs as float32, one row per example (images: (n, 28, 28, 1) in [0, 1]); labels as
+    class ids 0..n_classes-1, `classes[i]` being the label the data file gave class i."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
     source: str  # where the files came from, for the study's attributes
+    classes: tuple[Any, ...] = tuple(range(10))
+    encoder: Any = None  # tables: the fitted keras.utils.FeatureSpace, saved with every model
+    columns: tuple[str, ...] | None = None  # tables: the feature columns, in the file's order
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -41,10 +59,41 @@ def to_float(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
+def _source(source: DataSource | str, data_dir: str | None) -> DataSource:
+    return (
+        source if isinstance(source, DataSource) else DataSource(builtin=source, data_dir=data_dir)
+    )
+
+
+def class_ids(labels: np.ndarray, where: str, classes: tuple[Any, ...] | None = None):
+    """(ids, classes): labels mapped to 0..k-1 in sorted order, or by the given `classes`."""
+    values = np.asarray(labels)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        bad = int((~np.isfinite(values)).sum())
+        raise DataError(f"{where}: {bad} labels are NaN or infinite; remove or fill those rows")
+    if classes is None:
+        found = np.unique(values)
+        if len(found) < 2:
+            raise DataError(
+                f"{where}: the target has a single class ({found[0] if len(found) else 'none'}"
+                "); classification needs at least two"
+            )
+        classes = tuple(v.item() if hasattr(v, "item") else v for v in found)
+    lookup = {value: index for index, value in enumerate(classes)}
+    try:
+        ids = np.array([lookup[v.item() if hasattr(v, "item") else v] for v in values])
+    except KeyError as exc:
+        raise DataError(
+            f"{where}: label {exc.args[0]!r} does not occur in the training file; the model "
+            f"knows {len(classes)} classes"
+        ) from None
+    return ids.astype(np.int64 if len(classes) > 255 else np.uint8), classes
+
+
 @functools.lru_cache(maxsize=4)
 def load_split(
-    dataset: str,
-    data_dir: str | None,
+    source: DataSource | str,
+    data_dir: str | None = None,
     *,
     val_fraction: float = 0.1,
     split_seed: int = 0,
@@ -52,25 +101,92 @@ def load_split(
 ) -> Split:
     """The search's data: a seeded split of the training file. Cached: loaded once per process.
 
-    With `limit_train`, a seeded subset of that many training-file images is split instead
-    (quick runs and tests); the validation share is the same fraction of it.
+    `source` is a DataSource, or a built-in dataset's name with `data_dir` its folder. With
+    `limit_train`, a seeded subset of that many training-file examples is split instead (quick
+    runs and tests); the validation share is the same fraction of it.
     """
-    images, labels, source = load_part(dataset, data_dir, "train")
-    order = np.random.default_rng(split_seed).permutation(len(images))
+    source = _source(source, data_dir)
+    x, labels, where, table = _read(source, "train")
+    order = np.random.default_rng(split_seed).permutation(len(labels))
     if limit_train is not None:
         order = order[: min(limit_train, len(order))]
     n_val = max(1, round(len(order) * val_fraction))
+    if n_val < MIN_VALIDATION or len(order) - n_val < MIN_VALIDATION:
+        raise DataError(
+            f"{where}: {len(order)} examples leave {n_val} for validation and "
+            f"{len(order) - n_val} for training; each needs at least {MIN_VALIDATION} "
+            "(add rows, or change [data] val_fraction)"
+        )
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    if source.kind == "builtin":
+        y, classes = labels, tuple(range(10))
+    else:
+        y, classes = class_ids(labels, where)
+    encoder = None
+    if table is not None:  # a CSV or Parquet table: encoded by a FeatureSpace fit on train rows
+        from search.data.tables import encode, fit_encoder
+
+        encoder = fit_encoder(table.iloc[train_idx])
+        x_train, x_val = (
+            encode(encoder, table.iloc[train_idx]),
+            encode(encoder, table.iloc[val_idx]),
+        )
+    else:
+        x_train, x_val = x[train_idx], x[val_idx]
     return Split(
-        x_train=to_float(images[train_idx]),
-        y_train=labels[train_idx].copy(),
-        x_val=to_float(images[val_idx]),
-        y_val=labels[val_idx].copy(),
-        source=source,
+        x_train=x_train,
+        y_train=y[train_idx].copy(),
+        x_val=x_val,
+        y_val=y[val_idx].copy(),
+        source=where,
+        classes=classes,
+        encoder=encoder,
+        columns=None if table is None else tuple(map(str, table.columns)),
     )
 
 
-def load_test(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """The official test set, for the retrain/evaluation stage only (never for the search)."""
-    images, labels, _ = load_part(dataset, data_dir, "test")
-    return to_float(images), labels.copy()
+def load_test(
+    source: DataSource | str, data_dir: str | None = None, *, split: Split | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The test set, for the retrain/evaluation stage only (never for the search); a user's
+    file is encoded and labelled as `split` (its FeatureSpace and classes)."""
+    source = _source(source, data_dir)
+    if not source.has_test:
+        raise DataError(f"{source.name}: no test file ([data] test in the study file)")
+    x, labels, where, table = _read(source, "test")
+    if source.kind == "builtin":
+        return x, labels.copy()
+    if split is None:
+        raise ValueError("a user's test file is encoded as its split: pass split=")
+    y, _ = class_ids(labels, where, split.classes)
+    if table is not None:
+        from search.data.tables import encode
+
+        x = encode(split.encoder, table)
+    elif x.shape[1:] != split.input_shape:
+        raise DataError(
+            f"{where}: inputs of shape {x.shape[1:]}, but the training file's are "
+            f"{split.input_shape}; give both files the same input shape"
+        )
+    return x, y
+
+
+def _read(source: DataSource, part: str) -> tuple[Any, np.ndarray, str, Any]:
+    """(inputs, raw labels, where they came from, the feature table or None) of one part."""
+    if source.kind == "builtin":
+        images, labels, where = load_part(source.builtin, source.data_dir, part)
+        return to_float(images), labels, where, None
+    path = Path(source.train if part == "train" else source.test)
+    if source.kind == "idx":
+        images, labels = read_part(path, part)
+        return to_float(images), labels, str(path), None
+    if source.kind == "npz":
+        x, y = read_npz(path, part)
+        return x, y, str(path), None
+    from search.data.tables import check_same_columns, read_table
+
+    features, target = read_table(path, source.kind, source.target, part)
+    if part == "test":
+        train_features, _ = read_table(Path(source.train), source.kind, source.target, "train")
+        check_same_columns(train_features, features, path)
+    return None, target.to_numpy(), str(path), features

@@ -22,6 +22,7 @@ from search.study.config import EVAL_BATCH
 from storage.results import ResultStore, RunRecord
 
 KIND = "ensemble"
+RAW_COLUMNS_MODEL = "from_raw_columns"  # a table's saved model: FeatureSpace, then "dense"
 
 
 def choose_members(val_probabilities: list[np.ndarray], y_val: np.ndarray) -> list[int]:
@@ -47,6 +48,12 @@ def choose_members(val_probabilities: list[np.ndarray], y_val: np.ndarray) -> li
         best = score
 
 
+def dense_part(model: keras.Model) -> keras.Model:
+    """The network behind a table's FeatureSpace (saved models take raw columns; the split's
+    arrays are encoded already), or the model itself."""
+    return model.get_layer("dense") if model.name == RAW_COLUMNS_MODEL else model
+
+
 def ensemble_stage(
     study_name: str,
     runs: list[RunRecord],
@@ -70,7 +77,7 @@ def ensemble_stage(
     if results.has(study_name, KIND, key, 0):
         log("ensemble: already built, kept")
         return None
-    models = [keras.models.load_model(run.model_path, compile=False) for run in runs]
+    models = [dense_part(keras.models.load_model(run.model_path, compile=False)) for run in runs]
     val = [m.predict(split.x_val, batch_size=EVAL_BATCH, verbose=0) for m in models]
     members = choose_members(val, split.y_val)
     x_test, y_test = test

@@ -8,6 +8,7 @@ the official test set once; every figure comes from that one prediction.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -24,7 +25,7 @@ import tensorflow as tf
 
 from search.data import Split, load_test
 from search.evaluation.candidates import Candidate
-from search.evaluation.ensemble import ensemble_stage
+from search.evaluation.ensemble import RAW_COLUMNS_MODEL, ensemble_stage
 from search.evaluation.metrics import evaluate
 from search.study.config import EVAL_BATCH, StudyConfig
 from storage.artifacts import attach_artifact, default_artifact_dir
@@ -136,7 +137,7 @@ def run_candidates(
                 continue
             renew = _RenewClaim(lambda run=run: results.renew(*run, OWNER, LEASE_SECONDS))
             model, figures = train_and_evaluate(candidate, seed, split, test, extra=[renew])
-            model_path = _save_model(model, model_dir, candidate, seed)
+            model_path = _save_model(model, model_dir, candidate, seed, split)
             artifact_id = attach_artifact(
                 artifact_store, storage, study.study_name, model_path, candidate.trial
             )
@@ -164,9 +165,32 @@ def run_candidates(
     return trained
 
 
-def _save_model(model: keras.Model, folder: Path, candidate: Candidate, seed: int) -> Path:
-    """Keras' native format; written to a temporary name first so a crash leaves no half file."""
+def _save_model(
+    model: keras.Model, folder: Path, candidate: Candidate, seed: int, split: Split
+) -> Path:
+    """Keras' native format; written to a temporary name first so a crash leaves no half file.
+
+    A table's model is saved behind its fitted FeatureSpace, so it takes raw columns (a dict
+    of arrays); `signature.json` beside it maps class ids back to the data file's labels and,
+    for a table, each column to the model's input name (README, Using a saved model).
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    signature = folder / "signature.json"
+    if not signature.exists():
+        columns = None
+        if split.columns is not None:
+            from search.data.tables import input_names
+
+            columns = input_names(split.columns)
+        text = json.dumps({"classes": list(split.classes), "columns": columns}, indent=1)
+        signature.write_text(text + "\n")
+    if split.encoder is not None:
+        # An uncompiled copy behind the FeatureSpace: predicting needs no training settings, and
+        # plain Keras then loads it without this project's loss class.
+        network = model.__class__.from_config(model.get_config())
+        network.set_weights(model.get_weights())
+        encoded = split.encoder.get_encoded_features()
+        model = keras.Model(split.encoder.get_inputs(), network(encoded), name=RAW_COLUMNS_MODEL)
     safe = candidate.label.replace(" ", "-").replace("/", "_")
     path = folder / f"{safe}-{candidate.config_key[:8]}-seed{seed}.keras"
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".keras", delete=False) as handle:
@@ -195,7 +219,7 @@ def retrain_stage(
         f"retrain: {len(candidates)} configurations x {len(seeds)} seeds; models and artifacts "
         f"in {folder}"
     )
-    test = load_test(config.dataset, config.data_dir)  # the only place the test set is read
+    test = load_test(config.data_source(), split=split)  # the only place the test set is read
     results = ResultStore(config.storage)
     try:
         trained = run_candidates(

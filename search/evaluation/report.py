@@ -19,6 +19,7 @@ import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 
 from search.errors import UsageError
+from search.evaluation.baseline import DATASETS
 from search.evaluation.baselines import best_documented, for_dataset
 from search.evaluation.plots import (
     plot_accuracy_vs_params,
@@ -141,10 +142,12 @@ def build_report(study_name: str, storage_url: str) -> Report:
     finally:
         store.close()
 
-    best_doc = best_documented(dataset)
-    best_doc_acc = best_doc.best_documented_accuracy()
+    # Documented baselines exist for the built-in datasets only, not for a user's own data.
+    documented = for_dataset(dataset) if dataset in DATASETS else ()
+    best_doc = best_documented(dataset) if documented else None
+    best_doc_acc = best_doc.best_documented_accuracy() if best_doc else None
     baselines = []
-    for baseline in for_dataset(dataset):
+    for baseline in documented:
         reproduced = [
             {
                 "epochs_allowed": runs[0].max_epochs,
@@ -216,7 +219,9 @@ def build_report(study_name: str, storage_url: str) -> Report:
         "n_trials": len(study.trials),
         "n_complete": len(complete),
         "best_search_value": max((t.value for t in complete), default=None),
-        "best_documented": {"id": best_doc.id, "test_accuracy": best_doc_acc},
+        "best_documented": None
+        if best_doc is None
+        else {"id": best_doc.id, "test_accuracy": best_doc_acc},
         "baselines": baselines,
         "retrained": retrained,
         "ensembles": ensembles,

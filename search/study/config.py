@@ -1,4 +1,6 @@
-"""Study configuration: the presets ("fashion", "mnist") and the frozen config a run resolves to."""
+"""Study configuration: the frozen config a run resolves to (from a study file and the flags).
+
+The presets are study files (search/study/presets/, read by `studyfile`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from models.params import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS
+from search.data.source import BUILTIN, DataSource
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 DEFAULT_HEARTBEAT = 10  # seconds between a running trial's heartbeats (search.status reads it too)
@@ -20,6 +23,7 @@ EVAL_BATCH = 1024
 SPACE_VERSION = 2
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "sha", "patient", "none")
+TASKS = ("classification",)  # regression: issue 12, not built yet
 
 
 @dataclass(frozen=True)
@@ -94,9 +98,14 @@ WARM_START = {
 class StudyConfig:
     """Everything one run of `search.run` needs, resolved from a preset and the CLI flags."""
 
-    preset: str
-    dataset: str  # "fashion" or "mnist": which IDX files / keras.datasets loader
+    preset: str  # the preset's name, or the study file's path
+    dataset: str  # "fashion" or "mnist" (built-in), else the name of the user's train file
     study_name: str
+    task: str = "classification"
+    # The user's data (a study file's [data]): absolute paths; None for a built-in dataset.
+    train: str | None = None
+    test: str | None = None
+    target: str | None = None
     storage: str = DEFAULT_STORAGE
     n_trials: int = 100  # study-wide target of finished (complete + pruned) trials
     timeout: float | None = 1080.0  # seconds after which no new trial starts
@@ -164,6 +173,16 @@ class StudyConfig:
             raise ValueError(f"unknown mode {self.mode!r}")
         if not self.study_name.strip():
             raise ValueError("--study-name must not be empty")
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; use one of {TASKS}")
+        if self.train is None and self.dataset not in BUILTIN:
+            raise ValueError(f"unknown dataset {self.dataset!r}; use one of {BUILTIN}")
+
+    def data_source(self) -> DataSource:
+        """Where this study's data comes from (built-in, or the study file's files)."""
+        if self.train is None:
+            return DataSource(builtin=self.dataset, data_dir=self.data_dir)
+        return DataSource(train=self.train, test=self.test, target=self.target)
 
     def with_overrides(self, **overrides: Any) -> StudyConfig:
         """A copy with every override that is not None applied (None means "keep the preset")."""
@@ -174,20 +193,6 @@ class StudyConfig:
         data = asdict(self)
         data.pop("storage")
         return json.loads(json.dumps(data))  # tuples -> lists, as stored attributes read back
-
-
-PRESETS: dict[str, StudyConfig] = {
-    "fashion": StudyConfig(preset="fashion", dataset="fashion", study_name="fashion"),
-    "mnist": StudyConfig(preset="mnist", dataset="mnist", study_name="mnist"),
-    # Reproductions are stored beside the search study of the same dataset (same study name),
-    # so its report shows documented and reproduced figures side by side.
-    "fashion-baselines": StudyConfig(
-        preset="fashion-baselines", dataset="fashion", study_name="fashion", mode="baselines"
-    ),
-    "mnist-baselines": StudyConfig(
-        preset="mnist-baselines", dataset="mnist", study_name="mnist", mode="baselines"
-    ),
-}
 
 
 def default_storage() -> str:

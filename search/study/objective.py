@@ -114,6 +114,7 @@ def build_model(params: ModelParams, data: Split, max_epochs: int) -> keras.Mode
     return build_dense(
         params,
         data.input_shape,
+        data.n_classes,
         feature_stats=data.feature_stats if params.standardize else None,
         decay_steps=steps_per_epoch * max_epochs,
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import socket
+import warnings
 
 import optuna
 from optuna.trial import TrialState
 from sqlalchemy.exc import IntegrityError
 
+from search.data.source import fingerprint
 from search.errors import UsageError
 from search.study.config import WARM_START, StudyConfig
 from search.study.metadata import git_revision, package_versions
@@ -17,7 +19,7 @@ from search.study.strategy import make_pruner, make_sampler
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # Settings whose change between runs of one study is worth a warning (results mix).
-_COMPARED = ("max_epochs", "patience", "limit_train", "val_fraction", "split_seed", "space")
+_COMPARED = ("max_epochs", "patience", "limit_train", "val_fraction", "split_seed")
 
 
 def open_study(
@@ -46,6 +48,9 @@ def open_study(
                 f"{config.study_name}-v{config.space_version}, or finish the old one with the "
                 f"revision it records (study user attribute git_revision)"
             )
+    data_hashes = fingerprint(config.data_source())
+    if config.mode == "search" and existing:
+        _refuse_changes(config, existing, storage, data_hashes)
     n_existing = 0
     if existing is not None:
         study_id = storage.get_study_id_from_name(config.study_name)
@@ -69,6 +74,7 @@ def open_study(
             "versions": package_versions(),
             "git_revision": git_revision(),
             "data_source": data_source,
+            "data_sha256": data_hashes,  # the user's files; a resume refuses changed ones
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "created_on": socket.gethostname(),
         }
@@ -77,11 +83,57 @@ def open_study(
             # database's unique key lets one win, and the loser's copy is the same anyway.
             with contextlib.suppress(IntegrityError):
                 study.set_user_attr(key, value)
-        if config.warm_start and n_existing == 0:
+        if config.warm_start and n_existing == 0 and warm_start_fits(config):
             # A practitioner's strong configuration is the first trial; the sampler improves on
             # it (Optuna's enqueue_trial, "evaluate a known good set of parameters first").
             study.enqueue_trial(WARM_START, skip_if_exists=True)
     return study
+
+
+def _refuse_changes(
+    config: StudyConfig,
+    existing: dict,
+    storage: optuna.storages.BaseStorage,
+    data_hashes: dict[str, str],
+) -> None:
+    """Results never mix silently: a changed data file or search space is refused."""
+    name = config.study_name
+    if "space" in existing and existing["space"] != config.to_dict()["space"]:
+        changed = [k for k, v in config.to_dict()["space"].items() if existing["space"].get(k) != v]
+        raise UsageError(
+            f"study {name!r} was made with another search space ({', '.join(changed)} differ); "
+            f"its trials cannot be mixed. Restore the space, or give the new one its own "
+            f"--study-name (or [study] name)"
+        )
+    recorded = storage.get_study_user_attrs(storage.get_study_id_from_name(name)).get(
+        "data_sha256", {}
+    )
+    for path, digest in data_hashes.items():
+        if path in recorded and recorded[path] != digest:
+            raise UsageError(
+                f"data file {path} changed since study {name!r} was made (its sha256 differs); "
+                "restore the file, or give the new data its own --study-name (or [study] name)"
+            )
+    missing = sorted(set(recorded) - set(data_hashes))
+    if missing:
+        raise UsageError(
+            f"study {name!r} was made with data file {missing[0]}, which this study file does "
+            "not name; restore [data], or use another --study-name"
+        )
+
+
+def warm_start_fits(config: StudyConfig) -> bool:
+    """WARM_START lies inside the study's space (a study file may narrow it): Optuna's
+    FixedTrial warns about every value outside its distribution."""
+    from search.study.space import sample_params  # space imports config only: no cycle
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            sample_params(optuna.trial.FixedTrial(WARM_START), config.space)
+        except ValueError:
+            return False
+    return not any("out of the range" in str(w.message) for w in caught)
 
 
 def _existing_config(storage: optuna.storages.BaseStorage, name: str) -> dict | None:

@@ -141,7 +141,7 @@ def _baseline_section(dataset: str, report: dict[str, Any] | None) -> list[str]:
     best = retrained[0]
     margin = best.get("margin_to_best_documented")
     # The report computed the margin; name the baseline it was computed against.
-    against = (report or {}).get("best_documented", {}).get("id", doc.id)
+    against = ((report or {}).get("best_documented") or {}).get("id", doc.id)
     lines += [
         "",
         f"Retrained best by validation accuracy: {best['label']}, {best['n_runs']} seeds, "
