@@ -281,6 +281,16 @@ def test_an_npz_study_of_any_input_shape_runs_and_resumes_only_on_the_same_data(
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "reports" / "series" / "report.json").read_text())
     assert report["retrained"][0]["test_accuracy_mean"] > 0.6, "a learnable rule, learnt"
+    assert len(report["retrained"][0]["runs"]) == 2
+
+    # Without a test file the search runs and is stored; the retrain says it was skipped.
+    untested = write_study(
+        tmp_path, '[study]\nname = "untested"\n[data]\ntrain = "series.npz"\n', name="u.toml"
+    )
+    alone = run_in(tmp_path, "--study", str(untested), "--storage", storage, *QUICK)
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    assert "retrain: skipped, the study file names no [data] test file" in alone.stdout
+    assert len(optuna.load_study(study_name="untested", storage=storage).trials) == 2
 
     # The same data resumes; changed data or a changed space is refused and nothing is added.
     study = optuna.load_study(study_name="series", storage=storage)
