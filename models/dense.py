@@ -1,7 +1,8 @@
 """The flatten-first MLP of the search space.
 
 Flatten -> [Normalization] -> [Dense -> [BatchNormalization] -> activation -> Dropout] x L ->
-Dense(n_classes, softmax); glorot_uniform kernels, zero biases.
+Dense(n_classes, softmax), or for regression Dense(1) -> Rescaling(target std, mean); glorot_uniform
+kernels, zero biases.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 
 from models.losses import SparseSmoothedCrossentropy
 from models.params import ModelParams
+from models.task import CLASSIFICATION, Task
 
 # Train steps per call into TensorFlow: the same updates, far fewer Python round trips. On the
 # 2-core machine 32 made epochs 1.73x faster for 784-128-10, 1.63x for 784-512-512-10 and 1.19x
@@ -60,8 +62,15 @@ def build_dense(
     steps_per_execution: int = STEPS_PER_EXECUTION,
     feature_stats: tuple[np.ndarray, np.ndarray] | None = None,
     decay_steps: int | None = None,
+    task: Task = CLASSIFICATION,
+    target_stats: tuple[float, float] | None = None,
 ) -> keras.Model:
-    """A compiled Keras model for integer labels (sparse categorical cross-entropy).
+    """A compiled Keras model for integer labels (sparse categorical cross-entropy), or for a
+    regression `task` one linear output (mean squared error; RMSE and MAE as metrics).
+
+    target_stats: regression's (mean, standard deviation) of the training targets; the output
+    is rescaled by them, so the network learns a standardised target and predicts in the
+    target's own units. label_smoothing applies to classification only.
 
     feature_stats: (mean, variance) per input feature of the training split, for
     `params.standardize`; the Normalization layer carries them, so a saved model takes raw
@@ -94,17 +103,28 @@ def build_dense(
                 keras.layers.Dense(units, activation=params.activation, name=f"dense_{i}", **init)
             )
         model.add(keras.layers.Dropout(rate, name=f"dropout_{i}"))
-    model.add(keras.layers.Dense(n_classes, activation="softmax", name="output", **init))
     loss: str | keras.losses.Loss = "sparse_categorical_crossentropy"
-    if params.label_smoothing:
-        loss = SparseSmoothedCrossentropy(params.label_smoothing, n_classes)
+    metrics: list = ["accuracy"]
+    if task is CLASSIFICATION:
+        model.add(keras.layers.Dense(n_classes, activation="softmax", name="output", **init))
+        if params.label_smoothing:
+            loss = SparseSmoothedCrossentropy(params.label_smoothing, n_classes)
+    else:
+        mean, std = target_stats if target_stats is not None else (0.0, 1.0)
+        model.add(keras.layers.Dense(1, name="output", **init))
+        model.add(keras.layers.Rescaling(scale=std, offset=mean, name="target_scale"))
+        loss = "mean_squared_error"
+        metrics = [
+            keras.metrics.RootMeanSquaredError(name="rmse"),
+            keras.metrics.MeanAbsoluteError(name="mae"),
+        ]
     model.compile(
         optimizer=optimizer
         or make_optimizer(
             params.optimizer, learning_rate_of(params, decay_steps), params.weight_decay
         ),
         loss=loss,
-        metrics=["accuracy"],
+        metrics=metrics,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )

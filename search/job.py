@@ -37,15 +37,9 @@ def run(config: StudyConfig) -> int:
         code = run_search(config, study, storage)
         if code != 0:
             return code
-        testable = config.data_source().has_test
-        chosen = select_top(study, config.retrain_top) if config.retrain and testable else []
+        chosen = select_top(study, config.retrain_top) if config.retrain else []
         if not chosen:
-            if config.retrain and not testable:
-                print(
-                    "retrain: skipped, the study file names no [data] test file (the retrain "
-                    "stage reports test figures); the search's results are stored"
-                )
-            elif config.retrain:
+            if config.retrain:
                 print("retrain: no complete trial yet, nothing to retrain")
             _publish(config, study, storage)
             return 0

@@ -33,11 +33,16 @@ runs_table = sa.Table(
     sa.Column("trial_number", sa.Integer, nullable=True),
     sa.Column("seed", sa.Integer, nullable=False),
     sa.Column("params_json", sa.Text, nullable=False),
-    sa.Column("test_accuracy", sa.Float, nullable=False),
-    sa.Column("test_loss", sa.Float, nullable=False),
-    sa.Column("precision", sa.Float, nullable=False),
-    sa.Column("recall", sa.Float, nullable=False),
+    # Test figures are absent for a study without a test file; accuracy, precision and recall
+    # for regression. Regression's figures (RMSE, MAE) are the three columns after them.
+    sa.Column("test_accuracy", sa.Float, nullable=True),
+    sa.Column("test_loss", sa.Float, nullable=True),
+    sa.Column("precision", sa.Float, nullable=True),
+    sa.Column("recall", sa.Float, nullable=True),
     sa.Column("val_accuracy", sa.Float, nullable=True),
+    sa.Column("val_rmse", sa.Float, nullable=True),
+    sa.Column("test_rmse", sa.Float, nullable=True),
+    sa.Column("test_mae", sa.Float, nullable=True),
     sa.Column("n_params", sa.Integer, nullable=False),
     sa.Column("epochs_run", sa.Integer, nullable=False),
     sa.Column("max_epochs", sa.Integer, nullable=False),
@@ -78,10 +83,10 @@ class RunRecord:
     label: str
     seed: int
     params: dict[str, Any]
-    test_accuracy: float
-    test_loss: float
-    precision: float
-    recall: float
+    test_accuracy: float | None
+    test_loss: float | None
+    precision: float | None
+    recall: float | None
     n_params: int
     epochs_run: int
     max_epochs: int
@@ -89,6 +94,9 @@ class RunRecord:
     history: dict[str, list[float]]
     trial_number: int | None = None
     val_accuracy: float | None = None
+    val_rmse: float | None = None
+    test_rmse: float | None = None
+    test_mae: float | None = None
     best_epoch: int | None = None
     model_path: str | None = None
     artifact_id: str | None = None
@@ -128,6 +136,42 @@ def _retry_deadlocks(attempt: Callable[[], T], tries: int = 5) -> T:
     return attempt()  # the last try: whatever it raises goes to the caller
 
 
+# The first release's table: the test figures were required and regression had no columns.
+_ADDED = ("val_rmse", "test_rmse", "test_mae")
+_NOW_NULLABLE = ("test_accuracy", "test_loss", "precision", "recall")
+
+
+def _upgrade(engine: sa.Engine) -> None:
+    """Bring a first-release `search_retrain_runs` to today's columns (Alembic's operations;
+    on SQLite a batch copy of the table). Called under the table-creation lock."""
+    inspector = sa.inspect(engine)
+    if not inspector.has_table(runs_table.name):
+        return
+    columns = {column["name"]: column for column in inspector.get_columns(runs_table.name)}
+    missing = [name for name in _ADDED if name not in columns]
+    strict = [name for name in _NOW_NULLABLE if not columns[name]["nullable"]]
+    if not (missing or strict):
+        return
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    try:
+        with engine.begin() as connection:
+            operations = Operations(MigrationContext.configure(connection))
+            with operations.batch_alter_table(runs_table.name) as batch:
+                for name in missing:
+                    batch.add_column(sa.Column(name, sa.Float, nullable=True))
+                for name in strict:
+                    batch.alter_column(name, existing_type=sa.Float, nullable=True)
+    except sa.exc.OperationalError:
+        # SQLite has no creation lock: another process may have upgraded it meanwhile.
+        if any(
+            name not in {c["name"] for c in sa.inspect(engine).get_columns(runs_table.name)}
+            for name in _ADDED
+        ):
+            raise
+
+
 class ResultStore:
     """Reads and writes `search_retrain_runs` in the study's own database."""
 
@@ -135,10 +179,12 @@ class ResultStore:
         self.engine = sa.create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             serialize_sqlite(self.engine)  # one file, several processes: as Optuna's storage
+            _upgrade(self.engine)
             metadata.create_all(self.engine)
         else:
             # Machines finishing together create the tables at once: under Optuna's own lock.
             with init_lock(self.engine):
+                _upgrade(self.engine)
                 metadata.create_all(self.engine)
 
     def has(self, study_name: str, kind: str, config_key: str, seed: int) -> bool:

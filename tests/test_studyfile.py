@@ -156,6 +156,7 @@ seeds = 2
         ('[data]\ntrain = "a.npz"\n[space]\nactivations = ["relu", "magic"]\n', "activations"),
         ('[data]\ntrain = "a.npz"\n[space]\nwidth = [1, 2]\n', "'width' in [space]"),
         ('[data]\ntrain = "a.npz"\n[study]\ntask = "ranking"\n', "unknown task 'ranking'"),
+        ('[data]\nbuiltin = "mnist"\n[study]\ntask = "regression"\n', "not regression"),
         ('[data]\ntrain = "a.csv"\n', "[data] target is missing"),
         ('[data]\ntrain = "a.npz"\ntarget = "y"\n', "target applies to CSV and Parquet"),
         ("[study]\nname = 'x'\n", "[data] needs either train"),
@@ -283,14 +284,20 @@ def test_an_npz_study_of_any_input_shape_runs_and_resumes_only_on_the_same_data(
     assert report["retrained"][0]["test_accuracy_mean"] > 0.6, "a learnable rule, learnt"
     assert len(report["retrained"][0]["runs"]) == 2
 
-    # Without a test file the search runs and is stored; the retrain says it was skipped.
+    # Without a test file: searched, retrained, and reported on validation alone, labelled so.
     untested = write_study(
         tmp_path, '[study]\nname = "untested"\n[data]\ntrain = "series.npz"\n', name="u.toml"
     )
     alone = run_in(tmp_path, "--study", str(untested), "--storage", storage, *QUICK)
     assert alone.returncode == 0, alone.stderr[-2000:]
-    assert "retrain: skipped, the study file names no [data] test file" in alone.stdout
-    assert len(optuna.load_study(study_name="untested", storage=storage).trials) == 2
+    assert "no test set; validation accuracy" in alone.stdout
+    report = json.loads((tmp_path / "reports" / "untested" / "report.json").read_text())
+    assert report["has_test"] is False
+    assert report["headline"]["label"] == "validation accuracy"
+    entry = report["retrained"][0]
+    assert entry["test_accuracy_mean"] is None and entry["val_accuracy_mean"] > 0.5
+    markdown = (tmp_path / "reports" / "untested" / "report.md").read_text()
+    assert "**No held-out test set**" in markdown
 
     # The same data resumes; changed data or a changed space is refused and nothing is added.
     study = optuna.load_study(study_name="series", storage=storage)
@@ -311,3 +318,72 @@ def test_an_npz_study_of_any_input_shape_runs_and_resumes_only_on_the_same_data(
     assert other_space.returncode == 2
     assert "another search space (n_layers differ)" in other_space.stderr
     assert len(optuna.load_study(study_name="series", storage=storage).trials) == n_trials
+
+
+def diabetes_study(folder: Path) -> Path:
+    """scikit-learn's diabetes table (442 rows, 10 numeric columns, a numeric target)."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True, scaled=False).frame
+    frame["sex"] = frame["sex"].map({1.0: "f", 2.0: "m"})  # a text column among the numbers
+    order = np.random.default_rng(0).permutation(len(frame))
+    frame.iloc[order[:360]].to_csv(folder / "train.csv", index=False)
+    frame.iloc[order[360:]].to_csv(folder / "test.csv", index=False)
+    text = (
+        '[study]\nname = "diabetes"\ntask = "regression"\n'
+        '[data]\ntrain = "train.csv"\ntest = "test.csv"\ntarget = "target"\n'
+    )
+    return write_study(folder, text)
+
+
+def test_a_regression_study_file_minimises_rmse_without_label_smoothing(tmp_path):
+    config = load(str(diabetes_study(tmp_path)))
+    assert config.task_spec.direction == "minimize"
+    assert config.task_spec.monitor == "val_rmse"
+    assert config.space.label_smoothing == (0.0, 0.0), "label smoothing is for classes"
+    assert config.warm_start_params()["label_smoothing"] == 0.0
+
+
+@pytest.mark.slow
+def test_a_regression_study_runs_end_to_end_and_beats_predicting_the_mean(tmp_path):
+    import keras
+
+    path = diabetes_study(tmp_path)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    done = run_in(
+        tmp_path,
+        "--study",
+        str(path),
+        "--storage",
+        storage,
+        "--n-trials",
+        "3",
+        "--max-epochs",
+        "15",
+        "--seeds",
+        "2",
+        "--retrain-top",
+        "1",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    study = optuna.load_study(study_name="diabetes", storage=storage)
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    assert all(t.intermediate_values for t in study.trials), "RMSE reported every epoch"
+    report = json.loads((tmp_path / "reports" / "diabetes" / "report.json").read_text())
+    assert report["task"] == "regression" and report["headline"]["key"] == "test_rmse"
+    best = report["retrained"][0]
+    test = pd.read_csv(tmp_path / "test.csv")
+    train = pd.read_csv(tmp_path / "train.csv")
+    mean_rmse = float(np.sqrt(np.mean((test["target"] - train["target"].mean()) ** 2)))
+    assert best["test_rmse_mean"] < 0.9 * mean_rmse, (best["test_rmse_mean"], mean_rmse)
+    assert "test RMSE" in (tmp_path / "reports" / "diabetes" / "report.md").read_text()
+    # The saved model predicts in the target's own units from raw rows.
+    run = best["runs"][0]
+    signature = json.loads((Path(run["model_path"]).parent / "signature.json").read_text())
+    assert signature["classes"] == []
+    model = keras.models.load_model(run["model_path"])
+    predicted = model.predict(
+        {signature["columns"][c]: test[c].to_numpy() for c in signature["columns"]}, verbose=0
+    ).reshape(-1)
+    rmse = float(np.sqrt(np.mean((predicted - test["target"].to_numpy()) ** 2)))
+    assert rmse == pytest.approx(run["test_rmse"], rel=1e-4)

@@ -37,6 +37,13 @@ class Split:
     classes: tuple[Any, ...] = tuple(range(10))
     encoder: Any = None  # tables: the fitted keras.utils.FeatureSpace, saved with every model
     columns: tuple[str, ...] | None = None  # tables: the feature columns, in the file's order
+    task: str = "classification"  # or "regression": labels are then float32 targets
+
+    @property
+    def target_stats(self) -> tuple[float, float]:
+        """Regression: mean and standard deviation of the training targets (never validation)."""
+        std = float(np.std(self.y_train))
+        return float(np.mean(self.y_train)), std if std > 0 else 1.0
 
     @property
     def n_classes(self) -> int:
@@ -90,11 +97,30 @@ def class_ids(labels: np.ndarray, where: str, classes: tuple[Any, ...] | None = 
     return ids.astype(np.int64 if len(classes) > 255 else np.uint8), classes
 
 
+def targets(labels: np.ndarray, where: str) -> np.ndarray:
+    """Regression targets as float32, checked: numbers, all finite."""
+    try:
+        values = np.asarray(labels, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(
+            f"{where}: the target holds values that are not numbers; regression needs numeric "
+            'targets (or set [study] task = "classification")'
+        ) from None
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(
+            f"{where}: {int(bad.sum())} targets are NaN or infinite (first at row "
+            f"{int(np.nonzero(bad)[0][0]) + 1}); remove or fill those rows"
+        )
+    return values.astype(np.float32)
+
+
 @functools.lru_cache(maxsize=4)
 def load_split(
     source: DataSource | str,
     data_dir: str | None = None,
     *,
+    task: str = "classification",
     val_fraction: float = 0.1,
     split_seed: int = 0,
     limit_train: int | None = None,
@@ -120,6 +146,8 @@ def load_split(
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     if source.kind == "builtin":
         y, classes = labels, tuple(range(10))
+    elif task == "regression":
+        y, classes = targets(labels, where), ()
     else:
         y, classes = class_ids(labels, where)
     encoder = None
@@ -142,6 +170,7 @@ def load_split(
         classes=classes,
         encoder=encoder,
         columns=None if table is None else tuple(map(str, table.columns)),
+        task=task,
     )
 
 
@@ -158,7 +187,10 @@ def load_test(
         return x, labels.copy()
     if split is None:
         raise ValueError("a user's test file is encoded as its split: pass split=")
-    y, _ = class_ids(labels, where, split.classes)
+    if split.task == "regression":
+        y = targets(labels, where)
+    else:
+        y, _ = class_ids(labels, where, split.classes)
     if table is not None:
         from search.data.tables import encode
 

@@ -34,8 +34,8 @@ class Candidate:
     patience: int | None  # None: train exactly max_epochs, keep the last weights
     trial: FrozenTrial | None = None
     # What early stopping watches and which epoch's weights are kept: a search trial is
-    # retrained on the figure the search scored it by (its best-epoch validation accuracy);
-    # a documented baseline keeps its source's rule (val_loss).
+    # retrained on the figure the search scored it by (its best-epoch validation accuracy, or
+    # RMSE for regression); a documented baseline keeps its source's rule (val_loss).
     monitor: str = "val_accuracy"
 
 
@@ -54,6 +54,7 @@ def trial_candidates(trials: Iterable[FrozenTrial], config: StudyConfig, split: 
                 max_epochs=config.max_epochs,
                 patience=config.patience,
                 trial=trial,
+                monitor=config.task_spec.monitor,
             )
         )
     return candidates

@@ -17,12 +17,21 @@ import keras
 import numpy as np
 
 from search.data import Split
-from search.evaluation.metrics import figures
+from search.evaluation.metrics import figures, regression_figures, run_line
 from search.study.config import EVAL_BATCH
 from storage.results import ResultStore, RunRecord
 
 KIND = "ensemble"
 RAW_COLUMNS_MODEL = "from_raw_columns"  # a table's saved model: FeatureSpace, then "dense"
+
+
+def val_score(mean_prediction: np.ndarray, y_val: np.ndarray) -> float:
+    """Higher is better: accuracy of averaged probabilities, or minus the RMSE of averaged
+    regression outputs (float targets)."""
+    if np.issubdtype(y_val.dtype, np.floating):
+        error = np.reshape(mean_prediction, -1) - y_val
+        return -float(np.sqrt(np.mean(error.astype(np.float64) ** 2)))
+    return float(np.mean(mean_prediction.argmax(axis=1) == y_val))
 
 
 def choose_members(val_probabilities: list[np.ndarray], y_val: np.ndarray) -> list[int]:
@@ -31,8 +40,7 @@ def choose_members(val_probabilities: list[np.ndarray], y_val: np.ndarray) -> li
         return []
 
     def accuracy(members: list[int]) -> float:
-        mean = np.mean([val_probabilities[i] for i in members], axis=0)
-        return float(np.mean(mean.argmax(axis=1) == y_val))
+        return val_score(np.mean([val_probabilities[i] for i in members], axis=0), y_val)
 
     order = sorted(range(len(val_probabilities)), key=lambda i: (-accuracy([i]), i))
     chosen, best = [order[0]], accuracy([order[0]])
@@ -58,7 +66,7 @@ def ensemble_stage(
     study_name: str,
     runs: list[RunRecord],
     split: Split,
-    test: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray] | None,
     results: ResultStore,
     *,
     log: Callable[[str], None] = print,
@@ -80,11 +88,20 @@ def ensemble_stage(
     models = [dense_part(keras.models.load_model(run.model_path, compile=False)) for run in runs]
     val = [m.predict(split.x_val, batch_size=EVAL_BATCH, verbose=0) for m in models]
     members = choose_members(val, split.y_val)
-    x_test, y_test = test
-    averaged = np.mean(
-        [models[i].predict(x_test, batch_size=EVAL_BATCH, verbose=0) for i in members], axis=0
-    )
     val_mean = np.mean([val[i] for i in members], axis=0)
+    regression = split.task == "regression"
+    tested: dict[str, float | None] = dict.fromkeys(
+        ("test_accuracy", "test_loss", "precision", "recall")
+    )
+    if test is not None:  # the test set, predicted once, for the chosen members only
+        x_test, y_test = test
+        averaged = np.mean(
+            [models[i].predict(x_test, batch_size=EVAL_BATCH, verbose=0) for i in members], axis=0
+        )
+        tested.update(
+            regression_figures(averaged, y_test) if regression else figures(averaged, y_test)
+        )
+    score = val_score(val_mean, split.y_val)
     chosen = [runs[i] for i in members]
     record = RunRecord(
         study_name=study_name,
@@ -93,17 +110,19 @@ def ensemble_stage(
         label=f"ensemble of {len(chosen)}",
         seed=0,
         params={"members": [{"label": r.label, "seed": r.seed} for r in chosen]},
-        val_accuracy=float(np.mean(val_mean.argmax(axis=1) == split.y_val)),
+        val_accuracy=None if regression else score,
+        val_rmse=-score if regression else None,
         n_params=sum(r.n_params for r in chosen),
         epochs_run=0,
         max_epochs=0,
         seconds=0.0,
         history={},
-        **figures(averaged, y_test),
+        **tested,
     )
     results.add(record)
+    figure = f"RMSE {-score:.4g}" if regression else f"accuracy {score:.4f}"
     log(
-        f"ensemble: {len(chosen)} of {len(runs)} models chosen on validation (accuracy "
-        f"{record.val_accuracy:.4f}); test accuracy {record.test_accuracy:.4f}"
+        f"ensemble: {len(chosen)} of {len(runs)} models chosen on validation ({figure}); "
+        f"{run_line(record)}"
     )
     return record

@@ -26,7 +26,7 @@ import tensorflow as tf
 from search.data import Split, load_test
 from search.evaluation.candidates import Candidate
 from search.evaluation.ensemble import RAW_COLUMNS_MODEL, ensemble_stage
-from search.evaluation.metrics import evaluate
+from search.evaluation.metrics import evaluate, run_line
 from search.study.config import EVAL_BATCH, StudyConfig
 from storage.artifacts import attach_artifact, default_artifact_dir
 from storage.results import ResultStore, RunRecord
@@ -41,11 +41,13 @@ def train_and_evaluate(
     candidate: Candidate,
     seed: int,
     split: Split,
-    test: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray] | None,
     *,
     extra: list[keras.callbacks.Callback] | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
-    """Train one seed of a candidate and measure it; returns the model and its figures."""
+    """Train one seed of a candidate and measure it; returns the model and its figures.
+
+    `test` None: a study without a test file; the run then has validation figures only."""
     keras.backend.clear_session(free_memory=True)
     keras.utils.set_random_seed(seed)
     model = candidate.build()
@@ -72,14 +74,18 @@ def train_and_evaluate(
     ).history
     seconds = time.perf_counter() - start
     best_index = _best_epoch_index(history.get(candidate.monitor, []), candidate.monitor)
-    figures = evaluate(model, *test)
+    figures: dict[str, Any] = dict.fromkeys(("test_accuracy", "test_loss", "precision", "recall"))
+    if test is not None:
+        figures.update(evaluate(model, *test))
+    kept = best_index if candidate.patience else -1  # the weights EarlyStopping restored
+    for name in ("accuracy", "rmse"):  # the validation figure of the kept weights
+        values = history.get(f"val_{name}")
+        if values and best_index is not None:
+            figures[f"val_{name}"] = float(values[kept])
     figures.update(
         n_params=int(model.count_params()),
         epochs_run=len(history.get("val_loss", [])),
         best_epoch=None if best_index is None else best_index + 1,
-        val_accuracy=None
-        if best_index is None
-        else float(history["val_accuracy"][best_index if candidate.patience else -1]),
         seconds=round(seconds, 3),
         history={k: [float(v) for v in values] for k, values in history.items()},
     )
@@ -113,7 +119,7 @@ def run_candidates(
     storage: optuna.storages.BaseStorage,
     seeds: list[int],
     split: Split,
-    test: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray] | None,
     results: ResultStore,
     artifact_store: optuna.artifacts.FileSystemArtifactStore,
     model_dir: Path,
@@ -159,8 +165,8 @@ def run_candidates(
                 continue
             trained += 1
             log(
-                f"{prefix}: test accuracy {record.test_accuracy:.4f}, loss {record.test_loss:.4f},"
-                f" {record.epochs_run}/{candidate.max_epochs} epochs, {record.seconds:.0f} s"
+                f"{prefix}: {run_line(record)}, {record.epochs_run}/{candidate.max_epochs} epochs, "
+                f"{record.seconds:.0f} s"
             )
     return trained
 
@@ -219,7 +225,9 @@ def retrain_stage(
         f"retrain: {len(candidates)} configurations x {len(seeds)} seeds; models and artifacts "
         f"in {folder}"
     )
-    test = load_test(config.data_source(), split=split)  # the only place the test set is read
+    source = config.data_source()
+    # The only place the test set is read; a study file without one has validation figures only.
+    test = load_test(source, split=split) if source.has_test else None
     results = ResultStore(config.storage)
     try:
         trained = run_candidates(

@@ -11,17 +11,19 @@ matplotlib.use("Agg")  # files only: no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_learning_curves(history: dict[str, list[float]], title: str, path: Path) -> Path | None:
-    """Loss and val_loss; accuracy and val_accuracy; against epochs."""
+def plot_learning_curves(
+    history: dict[str, list[float]], title: str, path: Path, *, metric: str = "accuracy"
+) -> Path | None:
+    """Loss and val_loss; the task's figure (accuracy, or RMSE) and its validation; by epoch."""
     if not history.get("loss"):
         return None
     epochs = range(1, len(history["loss"]) + 1)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, metric in ((left, "loss"), (right, "accuracy")):
-        axis.plot(epochs, history.get(metric, []), label=metric, marker=".")
-        axis.plot(epochs, history.get(f"val_{metric}", []), label=f"val_{metric}", marker=".")
+    for axis, name in ((left, "loss"), (right, metric)):
+        axis.plot(epochs, history.get(name, []), label=name, marker=".")
+        axis.plot(epochs, history.get(f"val_{name}", []), label=f"val_{name}", marker=".")
         axis.set_xlabel("epoch")
-        axis.set_ylabel(metric)
+        axis.set_ylabel(name)
         axis.grid(alpha=0.3)
         axis.legend()
     fig.suptitle(f"Learning curves of the best retrained model: {title}")
@@ -29,8 +31,12 @@ def plot_learning_curves(history: dict[str, list[float]], title: str, path: Path
 
 
 def plot_search_history(study: Any, path: Path) -> Path | None:
-    """Best validation accuracy so far, against trial number and against wall time."""
+    """Best validation figure so far (accuracy, or RMSE), against trial number and wall time."""
+    from optuna.study import StudyDirection
     from optuna.trial import TrialState
+
+    maximize = study.direction == StudyDirection.MAXIMIZE
+    sign = 1.0 if maximize else -1.0  # the running best is a max of sign * value
 
     trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
     if not trials:
@@ -40,25 +46,28 @@ def plot_search_history(study: Any, path: Path) -> Path | None:
     numbers, minutes, best_so_far, best = [], [], [], float("-inf")
     for trial in trials:
         if trial.state == TrialState.COMPLETE and trial.value is not None:
-            best = max(best, trial.value)
+            best = max(best, sign * trial.value)
         if best > float("-inf"):
             numbers.append(trial.number)
             minutes.append((trial.datetime_complete - origin).total_seconds() / 60)
-            best_so_far.append(best)
+            best_so_far.append(sign * best)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.step(numbers, best_so_far, where="post")
     left.set_xlabel("trial number")
     right.step(minutes, best_so_far, where="post")
     right.set_xlabel("wall time since the first trial started (minutes)")
     for axis in (left, right):
-        axis.set_ylabel("best validation accuracy so far")
+        axis.set_ylabel(f"best validation {'accuracy' if maximize else 'RMSE'} so far")
         axis.grid(alpha=0.3)
     fig.suptitle(f"Search history of study {study.study_name!r}")
     return _save(fig, path)
 
 
 def plot_accuracy_vs_params(report: dict[str, Any], path: Path) -> Path:
-    """Test accuracy against parameter count (log scale), every documented baseline marked."""
+    """The headline figure (test accuracy; RMSE for regression; validation without a test file)
+    against parameter count (log scale), every documented baseline marked."""
+    figure = report.get("headline", {}).get("key", "test_accuracy")
+    label = report.get("headline", {}).get("label", "test accuracy")
     fig, axis = plt.subplots(figsize=(9, 5.5))
     for entry in report["baselines"]:
         accuracy = entry["documented"].get("test_accuracy")
@@ -82,25 +91,29 @@ def plot_accuracy_vs_params(report: dict[str, Any], path: Path) -> Path:
                 color="tab:orange",
             )
     for entry in report["retrained"]:
+        if entry.get(f"{figure}_mean") is None:
+            continue
         axis.errorbar(
             entry["n_params"],
-            entry["test_accuracy_mean"],
-            yerr=entry["test_accuracy_std"],
+            entry[f"{figure}_mean"],
+            yerr=entry[f"{figure}_std"],
             fmt="o",
             color="tab:blue",
         )
         axis.annotate(
             entry["label"],
-            (entry["n_params"], entry["test_accuracy_mean"]),
+            (entry["n_params"], entry[f"{figure}_mean"]),
             fontsize=7,
             xytext=(3, -9),
             textcoords="offset points",
         )
     for entry in report.get("ensembles", []):
-        axis.scatter(entry["n_params"], entry["test_accuracy"], marker="*", s=120, color="tab:red")
+        if entry.get(figure) is None:
+            continue
+        axis.scatter(entry["n_params"], entry[figure], marker="*", s=120, color="tab:red")
         axis.annotate(
             entry["label"],
-            (entry["n_params"], entry["test_accuracy"]),
+            (entry["n_params"], entry[figure]),
             fontsize=7,
             xytext=(3, 3),
             textcoords="offset points",
@@ -113,12 +126,14 @@ def plot_accuracy_vs_params(report: dict[str, Any], path: Path) -> Path:
         axis.scatter([], [], marker="*", s=120, color="tab:red", label="ensemble (this search)")
     axis.set_xscale("log")
     axis.set_xlabel("parameters (log scale)")
-    axis.set_ylabel("test accuracy")
+    axis.set_ylabel(label)
     axis.grid(alpha=0.3, which="both")
-    axis.legend(loc="lower right")
+    axis.legend(
+        loc="lower right" if report.get("headline", {}).get("maximize", True) else "upper right"
+    )
     name = report["study"]
     name += f" ({report['dataset']})" if report["dataset"] != name else ""
-    axis.set_title(f"Test accuracy against size: study {name}")
+    axis.set_title(f"{label[0].upper()}{label[1:]} against size: study {name}")
     return _save(fig, path)
 
 

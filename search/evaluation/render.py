@@ -13,44 +13,58 @@ def _pct(value: Any) -> str:
     return f"{value * 100:.2f}%"
 
 
-def _pm(mean: float, std: float, *, percent: bool = True) -> str:
+def _pm(mean: float | None, std: float | None, *, percent: bool = True) -> str:
+    if mean is None or mean != mean:  # None or NaN: no run has this figure
+        return "-"
     if percent:
         return f"{mean * 100:.2f} ± {std * 100:.2f}%"
     return f"{mean:.4f} ± {std:.4f}"
 
 
-def _val(entry: dict[str, Any]) -> str:
-    """Mean validation accuracy over the seeds, the figure configurations are ranked by."""
-    mean = entry.get("val_accuracy_mean")
-    if mean is None or mean != mean:  # NaN: no run recorded a validation figure
-        return "-"
-    return _pm(mean, entry["val_accuracy_std"])
+# (header, figure, as a percentage) of each task's columns; validation first, the figure
+# configurations are ranked by.
+COLUMNS = {
+    "classification": (
+        ("val acc", "val_accuracy", True),
+        ("test acc", "test_accuracy", True),
+        ("test loss", "test_loss", False),
+        ("precision", "precision", True),
+        ("recall", "recall", True),
+    ),
+    "regression": (
+        ("val RMSE", "val_rmse", False),
+        ("test RMSE", "test_rmse", False),
+        ("test MAE", "test_mae", False),
+        ("test MSE", "test_loss", False),
+    ),
+}
 
 
-def _seed_figures(summary: dict[str, Any]) -> list[str]:
+def _columns(report: dict[str, Any]) -> tuple[tuple[str, str, bool], ...]:
+    return COLUMNS[report.get("task", "classification")]
+
+
+def _seed_figures(summary: dict[str, Any], columns=COLUMNS["classification"]) -> list[str]:
     """Validation and test cells of a configuration run with several seeds (mean ± sd)."""
     return [
-        _val(summary),
-        _pm(summary["test_accuracy_mean"], summary["test_accuracy_std"]),
-        _pm(summary["test_loss_mean"], summary["test_loss_std"], percent=False),
-        _pm(summary["precision_mean"], summary["precision_std"]),
-        _pm(summary["recall_mean"], summary["recall_std"]),
+        _pm(summary.get(f"{key}_mean"), summary.get(f"{key}_std"), percent=percent)
+        for _, key, percent in columns
     ]
+
+
+def _single_figures(entry: dict[str, Any], columns) -> list[str]:
+    """The cells of one model's (or one ensemble's) figures."""
+    cells = []
+    for _, key, percent in columns:
+        value = entry.get(key)
+        cells.append("-" if value is None else _pct(value) if percent else f"{value:.4f}")
+    return cells
 
 
 def table_rows(report: dict[str, Any]) -> list[list[str]]:
-    header = [
-        "configuration",
-        "source",
-        "params",
-        "val acc",
-        "test acc",
-        "test loss",
-        "precision",
-        "recall",
-        "epochs",
-        "margin",
-    ]
+    columns = _columns(report)
+    header = ["configuration", "source", "params", *(name for name, _, _ in columns)]
+    header += ["epochs", "margin"]
     rows = [header]
     for entry in report["baselines"]:
         doc = entry["documented"]
@@ -88,7 +102,7 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
                 entry["label"],
                 f"this search, {entry['n_runs']} seeds",
                 f"{entry['n_params']:,}",
-                *_seed_figures(entry),
+                *_seed_figures(entry, columns),
                 f"{entry['epochs_run_mean']:.1f} of {entry['max_epochs']}",
                 "" if margin is None else f"{margin * 100:+.2f} pt vs {best['id']}",
             ]
@@ -100,11 +114,7 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
                 entry["label"],
                 "this search: ensemble, members chosen on validation",
                 f"{entry['n_params']:,}",
-                _pct(entry["val_accuracy"]),
-                _pct(entry["test_accuracy"]),
-                f"{entry['test_loss']:.4f}",
-                _pct(entry["precision"]),
-                _pct(entry["recall"]),
+                *_single_figures(entry, columns),
                 "",
                 "" if margin is None else f"{margin * 100:+.2f} pt vs {best['id']}",
             ]
@@ -135,15 +145,31 @@ def markdown_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _how_read(report: dict[str, Any]) -> str:
+    """How to read the table: what the test figures are, or that there are none."""
+    figure = "validation RMSE" if report.get("task") == "regression" else "validation accuracy"
+    ranked = (
+        "our configurations are the search's best, retrained with several seeds (mean ± sample "
+        f"standard deviation) and listed best first by {figure}"
+    )
+    if not report.get("has_test", True):
+        return (
+            "**No held-out test set**: the study file names no test file, so every figure here "
+            f"is a validation figure, the same data that chose the configurations; {ranked}. "
+            "Add `[data] test` for an unbiased estimate."
+        )
+    return (
+        "Test figures are on the held-out test set, evaluated once per run, after every "
+        f"choice; {ranked}: the test set chooses nothing."
+    )
+
+
 def markdown_report(report: dict[str, Any], rows: list[list[str]]) -> str:
     parts = [
         f"# Report: study `{report['study']}` ({report['dataset']})",
         "",
         f"Generated {report['generated_at']} from {report['storage']}: {report['n_trials']} "
-        f"trials, {report['n_complete']} complete. Test figures are on the official test set, "
-        "evaluated once per run, after every choice; our configurations are the search's best, "
-        "retrained with several seeds (mean ± sample standard deviation) and listed best first "
-        "by validation accuracy: the test set chooses nothing.",
+        f"trials, {report['n_complete']} complete. {_how_read(report)}",
         "",
         markdown_table(rows),
         "",

@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 
+from models.task import CLASSIFICATION, TASKS, Task
 from search.errors import UsageError
 from search.evaluation.baseline import DATASETS
 from search.evaluation.baselines import best_documented, for_dataset
@@ -30,7 +31,7 @@ from search.evaluation.render import format_table, markdown_report, table_rows
 from storage.results import ResultStore, RunRecord
 from storage.urls import mask_url
 
-METRICS = ("test_accuracy", "test_loss", "precision", "recall")
+METRICS = ("test_accuracy", "test_loss", "precision", "recall", "test_rmse", "test_mae")
 EDGE_SHARE = 0.02  # a best value within 2% of a range end "sits on the edge"
 
 
@@ -43,10 +44,12 @@ class Report:
     runs: dict[tuple[str, str], list[RunRecord]]  # stored runs by (kind, config key)
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single run)."""
+def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (0 for a single run); None without a figure (a
+    study without a test file, or a figure of the other task)."""
+    values = [v for v in values if v is not None]
     if not values:
-        return math.nan, math.nan
+        return None, None
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
@@ -56,27 +59,39 @@ def summarize(runs: list) -> dict[str, Any]:
     for metric in (*METRICS, "epochs_run", "seconds"):
         mean, std = _mean_std([getattr(run, metric) for run in runs])
         summary[f"{metric}_mean"], summary[f"{metric}_std"] = mean, std
-    val = [run.val_accuracy for run in runs if run.val_accuracy is not None]
-    summary["val_accuracy_mean"], summary["val_accuracy_std"] = _mean_std(val)
+    for name in ("val_accuracy", "val_rmse"):
+        mean, std = _mean_std([getattr(run, name) for run in runs])
+        summary[f"{name}_mean"], summary[f"{name}_std"] = mean, std
     summary["n_params"] = runs[0].n_params
     summary["max_epochs"] = runs[0].max_epochs
     return summary
 
 
-def validation_rank(entry: dict[str, Any]) -> tuple[float, float, str]:
-    """Sort key of a retrained configuration, best first, from validation figures alone."""
-    val = entry.get("val_accuracy_mean")
-    search = entry.get("search_val_accuracy")
+def validation_rank(entry: dict[str, Any], task: Task = CLASSIFICATION) -> tuple:
+    """Sort key of a retrained configuration, best first, from validation figures alone: the
+    retrain's mean over seeds, then the search's own value."""
     return (
-        -(val if val is not None and math.isfinite(val) else -math.inf),
-        -(search if search is not None else -math.inf),
+        task.sort_key(entry.get(f"{task.monitor}_mean")),
+        task.sort_key(entry.get("search_val_accuracy")),
         entry["config_key"],
     )
 
 
-def best_validation_run(runs: list[RunRecord]) -> RunRecord:
-    """The seed whose curve is drawn: best validation accuracy (never the test figure)."""
-    return max(runs, key=lambda run: (run.val_accuracy or -math.inf, -run.seed))
+def best_validation_run(runs: list[RunRecord], task: Task = CLASSIFICATION) -> RunRecord:
+    """The seed whose curve is drawn: best validation figure (never the test figure)."""
+    return min(runs, key=lambda run: (task.sort_key(getattr(run, task.monitor)), run.seed))
+
+
+def headline(task: Task, has_test: bool) -> dict[str, Any]:
+    """The figure the report leads with: test accuracy or RMSE, or without a test file the
+    validation figure, labelled as such."""
+    part = "test" if has_test else "val"
+    return {
+        "key": f"{part}_{task.metric}",
+        "label": f"{'test' if has_test else 'validation'} {task.label}",
+        "percent": task.metric == "accuracy",
+        "maximize": task.direction == "maximize",
+    }
 
 
 def _group(runs: list) -> dict[tuple[str, str], list]:
@@ -135,7 +150,9 @@ def build_report(study_name: str, storage_url: str) -> Report:
             f"no study named {study_name!r} in {mask_url(storage_url)}; run "
             f"`python -m search.run --study ...` first or check --study/--storage"
         ) from None
-    dataset = study.user_attrs.get("config", {}).get("dataset") or study_name.split("-")[0]
+    recorded = study.user_attrs.get("config", {})
+    dataset = recorded.get("dataset") or study_name.split("-")[0]
+    task = TASKS[recorded.get("task", "classification")]
     store = ResultStore(storage_url)
     try:
         groups = _group(store.runs(study_name))
@@ -187,38 +204,46 @@ def build_report(study_name: str, storage_url: str) -> Report:
                 "search_val_accuracy": search_value,
                 **summary,
                 "margin_to_best_documented": None
-                if best_doc_acc is None
+                if best_doc_acc is None or summary["test_accuracy_mean"] is None
                 else summary["test_accuracy_mean"] - best_doc_acc,
                 "runs": [_run_json(run) for run in runs],
             }
         )
     # Ranked on validation only (the test set chooses nothing): the retrain's mean validation
     # accuracy over seeds, then the search's own value.
-    retrained.sort(key=validation_rank)
+    retrained.sort(key=lambda entry: validation_rank(entry, task))
     ensembles = [
         {
             "label": runs[0].label,
             "config_key": key,
             "members": runs[0].params.get("members", []),
             "val_accuracy": runs[0].val_accuracy,
+            "val_rmse": runs[0].val_rmse,
             **{metric: getattr(runs[0], metric) for metric in METRICS},
             "n_params": runs[0].n_params,
             "margin_to_best_documented": None
-            if best_doc_acc is None
+            if best_doc_acc is None or runs[0].test_accuracy is None
             else runs[0].test_accuracy - best_doc_acc,
         }
         for (kind, key), runs in groups.items()
         if kind == "ensemble"
     ]
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    stored = [run for group in groups.values() for run in group]
+    has_test = not stored or any(
+        run.test_accuracy is not None or run.test_rmse is not None for run in stored
+    )
     data = {
         "study": study_name,
         "dataset": dataset,
+        "task": task.name,
+        "has_test": has_test,
+        "headline": headline(task, has_test),
         "storage": mask_url(storage_url),
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "n_trials": len(study.trials),
         "n_complete": len(complete),
-        "best_search_value": max((t.value for t in complete), default=None),
+        "best_search_value": min((t.value for t in complete), key=task.sort_key, default=None),
         "best_documented": None
         if best_doc is None
         else {"id": best_doc.id, "test_accuracy": best_doc_acc},
@@ -252,12 +277,13 @@ def write_report(
     ]
     if report["retrained"]:
         best = report["retrained"][0]
-        best_run = best_validation_run(groups[("trial", best["config_key"])])
+        best_run = best_validation_run(groups[("trial", best["config_key"])], TASKS[report["task"]])
         plots.append(
             plot_learning_curves(
                 best_run.history,
                 f"{best['label']} seed {best_run.seed}",
                 out / "learning_curves.png",
+                metric=TASKS[report["task"]].metric,
             )
         )
     report["plots"] = [str(path.name) for path in plots if path is not None]

@@ -21,7 +21,8 @@ def select_top(study: optuna.Study, k: int) -> list[FrozenTrial]:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     chosen: list[FrozenTrial] = []
     seen: set[str] = set()
-    for trial in sorted(complete, key=lambda t: (-t.value, t.number)):
+    sign = -1.0 if study.direction.name == "MAXIMIZE" else 1.0  # best first either way
+    for trial in sorted(complete, key=lambda t: (sign * t.value, t.number)):
         key = config_key(trial.params)
         if key not in seen:
             seen.add(key)
@@ -29,3 +30,8 @@ def select_top(study: optuna.Study, k: int) -> list[FrozenTrial]:
         if len(chosen) == k:
             break
     return chosen
+
+
+def value_name(study: optuna.Study) -> str:
+    """What a trial's value is: accuracy (maximised) or RMSE (regression, minimised)."""
+    return "accuracy" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "RMSE"

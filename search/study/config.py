@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from models.params import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS
+from models.task import TASKS as TASK_SPECS
+from models.task import Task
 from search.data.source import BUILTIN, DataSource
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
@@ -23,7 +25,7 @@ EVAL_BATCH = 1024
 SPACE_VERSION = 2
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "sha", "patient", "none")
-TASKS = ("classification",)  # regression: issue 12, not built yet
+TASKS = tuple(TASK_SPECS)  # "classification", "regression"
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,19 @@ class StudyConfig:
             raise ValueError(f"unknown task {self.task!r}; use one of {TASKS}")
         if self.train is None and self.dataset not in BUILTIN:
             raise ValueError(f"unknown dataset {self.dataset!r}; use one of {BUILTIN}")
+        if self.train is None and self.task != "classification":
+            raise ValueError(f"{self.dataset} is a classification dataset, not {self.task}")
+
+    @property
+    def task_spec(self) -> Task:
+        """The task's figure and direction (models.task)."""
+        return TASK_SPECS[self.task]
+
+    def warm_start_params(self) -> dict[str, Any]:
+        """WARM_START for this task: regression has no label smoothing."""
+        if self.task == "regression":
+            return {**WARM_START, "label_smoothing": 0.0}
+        return dict(WARM_START)
 
     def data_source(self) -> DataSource:
         """Where this study's data comes from (built-in, or the study file's files)."""

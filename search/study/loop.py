@@ -61,6 +61,7 @@ def search_stage(
         prefix=prefix,
         bar=config.workers == 1,
         run_start=run_start,
+        monitor=config.task_spec.monitor,
     )
     objective = Objective(config, data, epoch_hook=progress.on_epoch)
     stop_at_target = optuna.study.MaxTrialsCallback(config.n_trials, states=FINISHED)

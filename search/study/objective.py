@@ -15,11 +15,12 @@ import optuna
 from optuna_integration import KerasPruningCallback
 
 from models import ModelParams, build_dense
+from models.task import CLASSIFICATION, TASKS, Task
 from search.data import Split
 from search.study.config import EVAL_BATCH, StudyConfig
 from search.study.space import sample_params
 
-MONITOR = "val_accuracy"
+MONITOR = "val_accuracy"  # classification's validation figure (config.task_spec.monitor)
 
 # Called after every epoch with (trial number, 1-based epoch, Keras logs): progress display.
 EpochHook = Callable[[int, int, dict[str, float]], None]
@@ -40,7 +41,7 @@ class Objective:
     Intermediate values are reported by optuna-integration's KerasPruningCallback at step =
     the 1-based epoch (`EpochPruningCallback`), so a pruner's resource counts epochs trained:
     Hyperband's min_resource=1 puts its first rung after the first epoch. The trial's value is
-    its best validation accuracy over its epochs.
+    its best validation figure over its epochs: accuracy (classification) or RMSE (regression).
     """
 
     def __init__(
@@ -64,15 +65,16 @@ class Objective:
 
         history = keras.callbacks.History()
         # Order matters: History records the epoch before the pruning callback may raise.
+        task = self.config.task_spec
         callbacks: list[keras.callbacks.Callback] = [history]
         if isinstance(trial, optuna.trial.Trial):
-            callbacks.append(EpochPruningCallback(trial, MONITOR))
+            callbacks.append(EpochPruningCallback(trial, task.monitor))
         else:  # FixedTrial (tests, retrain): report per epoch, nothing to prune.
-            callbacks.append(_ReportCallback(trial))
+            callbacks.append(_ReportCallback(trial, task.monitor))
         callbacks += [
             keras.callbacks.TerminateOnNaN(),
             keras.callbacks.EarlyStopping(
-                monitor=MONITOR, mode="max", patience=self.config.patience
+                monitor=task.monitor, mode=task.mode, patience=self.config.patience
             ),
         ]
         if self.epoch_hook is not None:
@@ -91,32 +93,38 @@ class Objective:
                 verbose=0,
             )
         except optuna.TrialPruned:
-            _record(trial, history.history, time.perf_counter() - start, "pruned")
+            _record(trial, history.history, time.perf_counter() - start, "pruned", task)
             raise
         logs = history.history
-        n_epochs = len(logs.get(MONITOR, []))
+        n_epochs = len(logs.get(task.monitor, []))
         if any(not math.isfinite(v) for v in logs.get("loss", [])):
             reason = "diverged"
         elif n_epochs < self.config.max_epochs:
             reason = "early_stopping"
         else:
             reason = "max_epochs"
-        best = _record(trial, logs, time.perf_counter() - start, reason)
+        best = _record(trial, logs, time.perf_counter() - start, reason, task)
         if best is None:
-            raise RuntimeError("training ended before the first epoch's validation figures")
+            raise RuntimeError(
+                "no finite validation figure: training diverged or ended before an epoch"
+            )
         return best
 
 
 def build_model(params: ModelParams, data: Split, max_epochs: int) -> keras.Model:
     """The network of `params` for `data`, as the search trains it (and the retrain again):
-    standardisation statistics from the training part, a schedule spanning max_epochs."""
+    standardisation statistics from the training part, a schedule spanning max_epochs, and
+    for regression the training targets' scale."""
     steps_per_epoch = math.ceil(len(data.x_train) / params.batch_size)
+    regression = data.task == "regression"
     return build_dense(
         params,
         data.input_shape,
         data.n_classes,
         feature_stats=data.feature_stats if params.standardize else None,
         decay_steps=steps_per_epoch * max_epochs,
+        task=TASKS[data.task],
+        target_stats=data.target_stats if regression else None,
     )
 
 
@@ -132,38 +140,42 @@ class EpochPruningCallback(KerasPruningCallback):
 
 
 class _ReportCallback(keras.callbacks.Callback):
-    """Report per-epoch validation accuracy to a trial that cannot prune (FixedTrial)."""
+    """Report the per-epoch validation figure to a trial that cannot prune (FixedTrial)."""
 
-    def __init__(self, trial: optuna.trial.BaseTrial) -> None:
+    def __init__(self, trial: optuna.trial.BaseTrial, monitor: str = MONITOR) -> None:
         super().__init__()
-        self._trial = trial
+        self._trial, self._monitor = trial, monitor
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        if logs and MONITOR in logs:
-            self._trial.report(float(logs[MONITOR]), step=epoch + 1)
+        if logs and self._monitor in logs:
+            self._trial.report(float(logs[self._monitor]), step=epoch + 1)
 
 
 def _record(
-    trial: optuna.trial.BaseTrial, logs: dict[str, list[float]], seconds: float, reason: str
+    trial: optuna.trial.BaseTrial,
+    logs: dict[str, list[float]],
+    seconds: float,
+    reason: str,
+    task: Task = CLASSIFICATION,
 ) -> float | None:
-    """Store the per-trial attributes; return the best validation accuracy (None: no epoch)."""
-    accuracies = [float(v) for v in logs.get(MONITOR, [])]
+    """Store the per-trial attributes; return the best validation figure (None: no epoch)."""
+    figures = [float(v) for v in logs.get(task.monitor, [])]
     attrs: dict[str, Any] = {
-        "epochs_run": len(accuracies),
+        "epochs_run": len(figures),
         "train_seconds": round(seconds, 3),
         "stop_reason": reason,
     }
     best = None
-    if accuracies:
-        best_index = max(range(len(accuracies)), key=accuracies.__getitem__)
-        best = accuracies[best_index]
-        val_loss = float(logs.get("val_loss", [math.nan] * len(accuracies))[best_index])
+    best_index = task.best_index(figures)
+    if best_index is not None:
+        best = figures[best_index]
+        val_loss = float(logs.get("val_loss", [math.nan] * len(figures))[best_index])
         attrs.update(
             best_epoch=best_index + 1,
             val_loss=val_loss if math.isfinite(val_loss) else None,
         )
     if reason == "pruned":
-        attrs["pruned_at_epoch"] = len(accuracies)
+        attrs["pruned_at_epoch"] = len(figures)
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
     return best

@@ -37,9 +37,13 @@ class Progress:
         prefix: str = "",
         bar: bool = True,
         run_start: tuple[float, int] | None = None,
+        monitor: str = "val_accuracy",
     ) -> None:
         """`run_start`: (time.time(), finished trials) when the run began, for a worker process
-        that takes over from another: elapsed time and ETA then cover the whole run."""
+        that takes over from another: elapsed time and ETA then cover the whole run. `monitor`:
+        the validation figure shown (val_accuracy, or val_rmse for regression)."""
+        self.monitor = monitor
+        self.name = monitor.replace("accuracy", "acc")
         self.started, self.start_finished = run_start or (time.time(), finished)
         self.target, self.finished = target, finished
         self.max_epochs, self.timeout, self.space = max_epochs, timeout, space
@@ -55,9 +59,9 @@ class Progress:
         )
 
     def on_epoch(self, trial_number: int, epoch: int, logs: dict[str, float]) -> None:
-        accuracy = logs.get("val_accuracy", float("nan"))
+        figure = logs.get(self.monitor, float("nan"))
         self.bar.set_postfix_str(
-            f"trial {trial_number} epoch {epoch}/{self.max_epochs} val_acc {accuracy:.4f}"
+            f"trial {trial_number} epoch {epoch}/{self.max_epochs} {self.name} {figure:.4f}"
         )
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -85,12 +89,12 @@ class Progress:
         if trial.state == TrialState.PRUNED:
             outcome = f"PRUNED   at epoch {attrs.get('pruned_at_epoch', '?')}"
             last = trial.intermediate_values.get(max(trial.intermediate_values, default=-1))
-            figure = f"val_acc {last:.4f}" if last is not None else "val_acc -"
+            figure = f"{self.name} {last:.4f}" if last is not None else f"{self.name} -"
         elif trial.state == TrialState.COMPLETE:
             outcome = f"COMPLETE {attrs.get('stop_reason', '')}"
-            figure = f"val_acc {trial.value:.4f}"
+            figure = f"{self.name} {trial.value:.4f}"
         else:
-            outcome, figure = trial.state.name, "val_acc -"
+            outcome, figure = trial.state.name, f"{self.name} -"
         try:
             network = params_from_stored(trial.params, self.space).describe()
         except (ValueError, KeyError):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from search.data.source import fingerprint
 from search.errors import UsageError
-from search.study.config import WARM_START, StudyConfig
+from search.study.config import StudyConfig
 from search.study.metadata import git_revision, package_versions
 from search.study.strategy import make_pruner, make_sampler
 
@@ -58,14 +58,16 @@ def open_study(
     study = optuna.create_study(
         storage=storage,
         study_name=config.study_name,
-        direction="maximize",
+        direction=config.task_spec.direction,
         sampler=make_sampler(config),
         pruner=make_pruner(config),
         load_if_exists=True,
     )
-    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
+    wanted = config.task_spec.direction
+    if study.direction.name.lower() != wanted:
         raise UsageError(
-            f"study {config.study_name!r} exists but minimizes; choose another --study-name"
+            f"study {config.study_name!r} exists but {study.direction.name.lower()}s its value and "
+            f"this {config.task} study {wanted}s it; choose another --study-name"
         )
     # A reproduction of baselines may create the study; its search records the config.
     if config.mode == "search" and "config" not in study.user_attrs:
@@ -86,7 +88,7 @@ def open_study(
         if config.warm_start and n_existing == 0 and warm_start_fits(config):
             # A practitioner's strong configuration is the first trial; the sampler improves on
             # it (Optuna's enqueue_trial, "evaluate a known good set of parameters first").
-            study.enqueue_trial(WARM_START, skip_if_exists=True)
+            study.enqueue_trial(config.warm_start_params(), skip_if_exists=True)
     return study
 
 
@@ -130,7 +132,7 @@ def warm_start_fits(config: StudyConfig) -> bool:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            sample_params(optuna.trial.FixedTrial(WARM_START), config.space)
+            sample_params(optuna.trial.FixedTrial(config.warm_start_params()), config.space)
         except ValueError:
             return False
     return not any("out of the range" in str(w.message) for w in caught)

@@ -30,6 +30,7 @@ def open_everything(
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     data = load_split(
         config.data_source(),
+        task=config.task,
         val_fraction=config.val_fraction,
         split_seed=config.split_seed,
         limit_train=config.limit_train,

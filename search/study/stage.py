@@ -43,13 +43,14 @@ def summary(study: optuna.Study, seconds: float, prefix: str = "") -> None:
     counts = {state: sum(t.state == state for t in trials) for state in TrialState}
     parts = ", ".join(f"{n} {s.name.lower()}" for s, n in counts.items() if n)
     print(f"{prefix}done in {seconds:.0f} s: {len(trials)} trials in the study ({parts or 'none'})")
+    figure = "accuracy" if study.direction.name == "MAXIMIZE" else "RMSE"  # models.task
     try:
         best = study.best_trial
     except ValueError:
         print(f"{prefix}no completed trial yet")
         return
     print(
-        f"{prefix}best: trial {best.number}, validation accuracy {best.value:.4f}, "
+        f"{prefix}best: trial {best.number}, validation {figure} {best.value:.4f}, "
         f"{best.user_attrs.get('n_params', 0):,} params, params {best.params}"
     )
     print(f"{prefix}resume: run the same command again")

@@ -25,7 +25,7 @@ _NUMBER = (int, float)
 _KEYS: dict[str, dict[str, tuple[str, tuple[type, ...], str]]] = {
     "study": {
         "name": ("study_name", (str,), "a string"),
-        "task": ("task", (str,), '"classification"'),
+        "task": ("task", (str,), '"classification" or "regression"'),
         "mode": ("mode", (str,), '"search" or "baselines"'),
         "seed": ("seed", (int,), "a whole number"),
     },
@@ -133,6 +133,8 @@ def read(path: Path, preset: str | None = None) -> StudyConfig:
     if "baseline_ids" in values:
         values["baseline_ids"] = tuple(str(item) for item in values["baseline_ids"])
     space = _space(document.get("space", {}), where)
+    if values.get("task") == "regression" and "label_smoothing" not in document.get("space", {}):
+        space = dataclasses.replace(space, label_smoothing=(0.0, 0.0))  # classification only
     values.setdefault("study_name", path.stem if preset is None else preset)
     try:
         return StudyConfig(preset=preset or str(path), space=space, **values)

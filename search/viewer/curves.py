@@ -20,7 +20,7 @@ import optuna  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optuna.trial import FrozenTrial  # noqa: E402
 
-from search.evaluation.selection import select_top  # noqa: E402
+from search.evaluation.selection import select_top, value_name  # noqa: E402
 from search.viewer.note import N_CURVES, write_study_note  # noqa: E402
 from storage.artifacts import attach_artifact, trial_artifacts  # noqa: E402
 
@@ -57,13 +57,13 @@ def attach_learning_curves(
         if not trial.intermediate_values or any(m.get("filename") == filename for m in linked):
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        path = plot_trial_curve(trial, folder / filename)
+        path = plot_trial_curve(trial, folder / filename, figure=value_name(study))
         attached.append(attach_artifact(store, storage, study.study_name, path, trial))
     return attached
 
 
-def plot_trial_curve(trial: FrozenTrial, path: Path) -> Path:
-    """Validation accuracy against the 1-based epoch.
+def plot_trial_curve(trial: FrozenTrial, path: Path, *, figure: str = "accuracy") -> Path:
+    """The validation figure (accuracy; RMSE for regression, lower is better) per 1-based epoch.
 
     Steps are 1-based epochs; studies made before that stored 0-based ones, told by a step 0.
     """
@@ -72,17 +72,18 @@ def plot_trial_curve(trial: FrozenTrial, path: Path) -> Path:
     epochs = [step + offset for step in steps]
     values = [trial.intermediate_values[step] for step in steps]
     fig, axis = plt.subplots(figsize=(6, 4))
-    axis.plot(epochs, values, marker=".", label="validation accuracy")
+    axis.plot(epochs, values, marker=".", label=f"validation {figure}")
     finite = [(e, v) for e, v in zip(epochs, values, strict=True) if math.isfinite(v)]
     if finite:
-        best_epoch, best = max(finite, key=lambda pair: pair[1])
+        pick = max if figure == "accuracy" else min
+        best_epoch, best = pick(finite, key=lambda pair: pair[1])
         axis.scatter([best_epoch], [best], color="tab:red", zorder=3, label=f"best {best:.4f}")
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axis.set_xlabel("epoch")
-    axis.set_ylabel("validation accuracy")
+    axis.set_ylabel(f"validation {figure}")
     axis.grid(alpha=0.3)
-    axis.legend(loc="lower right")
-    axis.set_title(f"Trial {trial.number}: validation accuracy per epoch")
+    axis.legend(loc="lower right" if figure == "accuracy" else "upper right")
+    axis.set_title(f"Trial {trial.number}: validation {figure} per epoch")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

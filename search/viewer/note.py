@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from optuna_dashboard import get_note, save_note
 
 from search.evaluation.baselines import best_documented
-from search.evaluation.selection import select_top
+from search.evaluation.selection import select_top, value_name
 from search.study.config import SearchSpace
 from storage.artifacts import trial_artifacts
 
@@ -60,7 +60,7 @@ def study_note(
     lines = [
         f"# Study `{study.study_name}` ({dataset})",
         "",
-        f"{len(trials)} trials: {tally}. Value: best validation accuracy of a trial. "
+        f"{len(trials)} trials: {tally}. Value: best validation {value_name(study)} of a trial. "
         "Written by `search.note` at the end of every run; edits here are replaced.",
         "",
         "## Best so far",
@@ -101,7 +101,7 @@ def _best_section(study: optuna.Study, storage: optuna.storages.BaseStorage) -> 
     attrs = best.user_attrs
     reason = attrs.get("stop_reason", "stop reason not recorded")
     lines = [
-        f"Trial **{best.number}**: validation accuracy **{best.value:.4f}**, "
+        f"Trial **{best.number}**: validation {value_name(study)} **{best.value:.4f}**, "
         f"{_count(attrs.get('n_params'))} parameters, best epoch "
         f"{_epoch(attrs.get('best_epoch'))} of {attrs.get('epochs_run', '?')} run ({reason}).",
         "",
