@@ -8,6 +8,7 @@ syntax, the data files, the database connection, and only then the study itself.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
@@ -200,6 +201,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as exc:
         print(f"{PROG}: error: {mask_secrets(str(exc), storage)}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        # Nothing half-written is kept (models are renamed into place whole; SQLite commits
+        # whole transactions), so the same command resumes once there is room.
+        print(
+            f"{PROG}: error: no space left on the device writing {exc.filename or 'a file'}; "
+            "free some space (or give --artifact-dir on another disk), then run the same "
+            "command to resume: finished trials and stored runs are kept",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print(
             f"\n{PROG}: interrupted; finished trials are stored, run the same command to resume",

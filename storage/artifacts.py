@@ -15,6 +15,8 @@ import optuna
 from optuna.trial import FrozenTrial
 from sqlalchemy.engine import make_url
 
+from storage.rdb import retry_outage
+
 DASHBOARD_TRIAL_ARTIFACTS = "dashboard:artifacts:"  # optuna_dashboard.artifact._backend's key
 
 
@@ -43,17 +45,32 @@ def attach_artifact(
     trial's artifacts from study system attributes named "dashboard:artifacts:<trial_id>:<id>"
     (the key its own uploads used before Optuna had artifacts), so that key links the file to
     its trial in the dashboard. The file is written before the key: a key never points nowhere.
+    The database calls wait out an outage (`retry_outage`).
     """
-    study_id = storage.get_study_id_from_name(study_name)
     if trial is None:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-        return optuna.artifacts.upload_artifact(
-            artifact_store=store, file_path=str(path), study_or_trial=study
+        study = retry_outage(lambda: optuna.load_study(study_name=study_name, storage=storage))
+        return retry_outage(
+            lambda: optuna.artifacts.upload_artifact(
+                artifact_store=store, file_path=str(path), study_or_trial=study
+            )
         )
     artifact_id = str(uuid.uuid4())
     with open(path, "rb") as handle:
         store.write(artifact_id, handle)
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+    retry_outage(lambda: _link(storage, study_name, trial.number, artifact_id, path))
+    return artifact_id
+
+
+def _link(
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    number: int,
+    artifact_id: str,
+    path: Path,
+) -> None:
+    """The dashboard's key for a trial's artifact."""
+    study_id = storage.get_study_id_from_name(study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
     meta = {
         "artifact_id": artifact_id,
         "filename": path.name,
@@ -63,7 +80,6 @@ def attach_artifact(
     storage.set_study_system_attr(
         study_id, f"{DASHBOARD_TRIAL_ARTIFACTS}{trial_id}:{artifact_id}", json.dumps(meta)
     )
-    return artifact_id
 
 
 def trial_artifacts(storage: optuna.storages.BaseStorage, study_name: str, number: int) -> list:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
 import sqlalchemy
@@ -233,3 +236,36 @@ def first_line(exc: BaseException, url: str) -> str:
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     text = lines[0] if lines else type(cause).__name__
     return mask_secrets(text, url)
+
+
+# MySQL/MariaDB answer concurrent inserts into one unique index with "Deadlock found ... try
+# restarting transaction" (1213) or a lock wait timeout (1205): the documented remedy is to retry.
+_RETRYABLE = {1213, 1205}
+# Any other operational error (the server restarting, a dropped connection, SQLite busy) is
+# retried for this long: a retrain that trained for minutes should not die of a restart.
+OUTAGE_SECONDS = 90.0
+T = TypeVar("T")
+
+
+def retry_outage(attempt: Callable[[], T], tries: int = 5, outage: float | None = None) -> T:
+    """`attempt()`, tried again while the server says to retry (up to `tries` times in all), or
+    while it cannot be reached (up to `outage` seconds); anything else goes to the caller.
+
+    Optuna wraps a failed commit in StorageInternalError; it counts as an outage too.
+    """
+    deadline = time.monotonic() + (OUTAGE_SECONDS if outage is None else outage)
+    deadlocks = 0
+    while True:
+        try:
+            return attempt()
+        except (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError) as exc:
+            orig = getattr(exc, "orig", None) or getattr(exc.__cause__, "orig", None)
+            if getattr(orig, "args", (None,))[0] in _RETRYABLE:
+                deadlocks += 1
+                if deadlocks >= tries:
+                    raise
+                time.sleep(random.uniform(0.05, 0.3))
+            elif time.monotonic() < deadline:
+                time.sleep(1.0)
+            else:
+                raise

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import random
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 
-from storage.rdb import init_lock, serialize_sqlite
+from storage.rdb import init_lock, retry_outage, serialize_sqlite
 
-T = TypeVar("T")
 metadata = sa.MetaData()
 
 runs_table = sa.Table(
@@ -119,23 +116,6 @@ class RunRecord:
         return cls(**data)
 
 
-# MySQL/MariaDB answer concurrent inserts into one unique index with "Deadlock found ... try
-# restarting transaction" (1213) or a lock wait timeout (1205): the documented remedy is to retry.
-_RETRYABLE = {1213, 1205}
-
-
-def _retry_deadlocks(attempt: Callable[[], T], tries: int = 5) -> T:
-    """`attempt()`, tried again (up to `tries` times in all) while the server says to retry."""
-    for _ in range(tries - 1):
-        try:
-            return attempt()
-        except sa.exc.OperationalError as exc:
-            if getattr(exc.orig, "args", (None,))[0] not in _RETRYABLE:
-                raise
-            time.sleep(random.uniform(0.05, 0.3))
-    return attempt()  # the last try: whatever it raises goes to the caller
-
-
 # The first release's table: the test figures were required and regression had no columns.
 _ADDED = ("val_rmse", "test_rmse", "test_mae")
 _NOW_NULLABLE = ("test_accuracy", "test_loss", "precision", "recall")
@@ -195,8 +175,12 @@ class ResultStore:
             t.c.config_key == config_key,
             t.c.seed == seed,
         )
-        with self.engine.connect() as connection:
-            return connection.execute(query).first() is not None
+
+        def attempt() -> bool:
+            with self.engine.connect() as connection:
+                return connection.execute(query).first() is not None
+
+        return retry_outage(attempt)
 
     def add(self, record: RunRecord) -> bool:
         """Store a run; False (and nothing changed) when that run is stored already."""
@@ -209,7 +193,7 @@ class ResultStore:
                 return False  # another machine stored it first (say, after our lease ran out)
             return True
 
-        return _retry_deadlocks(attempt)
+        return retry_outage(attempt)
 
     def claim(
         self, study_name: str, kind: str, config_key: str, seed: int, owner: str, lease: float
@@ -247,33 +231,63 @@ class ResultStore:
                     return None
                 return connection.execute(sa.select(t.c.owner).where(key)).scalar() or "another"
 
-        return _retry_deadlocks(attempt)
+        return retry_outage(attempt)
 
-    def renew(
-        self, study_name: str, kind: str, config_key: str, seed: int, owner: str, lease: float
-    ) -> None:
-        """Extend `owner`'s claim by `lease` seconds from now."""
+    def _move_claim(self, run: tuple, holder: str, owner: str, lease: float) -> bool:
+        """Give `holder`'s claim on `run` to `owner` for `lease` seconds from now."""
+        study_name, kind, config_key, seed = run
         t = claims_table
         with self.engine.begin() as connection:
-            connection.execute(
+            moved = connection.execute(
                 t.update()
                 .where(
                     (t.c.study_name == study_name)
                     & (t.c.kind == kind)
                     & (t.c.config_key == config_key)
                     & (t.c.seed == seed)
-                    & (t.c.owner == owner)
+                    & (t.c.owner == holder)
                 )
-                .values(lease_until=time.time() + lease)
+                .values(owner=owner, lease_until=time.time() + lease)
             )
+            return moved.rowcount == 1
+
+    def take_over(
+        self,
+        study_name: str,
+        kind: str,
+        config_key: str,
+        seed: int,
+        holder: str,
+        owner: str,
+        lease: float,
+    ) -> bool:
+        """Move `holder`'s claim to `owner` (the caller knows `holder` is dead); False when the
+        claim changed hands meanwhile."""
+        run = (study_name, kind, config_key, seed)
+        return retry_outage(lambda: self._move_claim(run, holder, owner, lease))
+
+    def renew(
+        self, study_name: str, kind: str, config_key: str, seed: int, owner: str, lease: float
+    ) -> bool:
+        """Extend `owner`'s claim by `lease` seconds from now; False when the database could not
+        be reached (one try: training goes on, the lease still runs; the next epoch renews)."""
+        try:
+            self._move_claim((study_name, kind, config_key, seed), owner, owner, lease)
+        except sa.exc.OperationalError:
+            return False
+        return True
 
     def runs(self, study_name: str, kind: str | None = None) -> list[RunRecord]:
         t = runs_table
         query = sa.select(t).where(t.c.study_name == study_name).order_by(t.c.id)
         if kind is not None:
             query = query.where(t.c.kind == kind)
-        with self.engine.connect() as connection:
-            return [RunRecord.from_row(row) for row in connection.execute(query)]
+
+        def attempt() -> list[RunRecord]:
+            with self.engine.connect() as connection:
+                return [RunRecord.from_row(row) for row in connection.execute(query)]
+
+        return retry_outage(attempt)
 
     def close(self) -> None:
         self.engine.dispose()

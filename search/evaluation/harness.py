@@ -8,6 +8,7 @@ the official test set once; every figure comes from that one prediction.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -35,6 +36,7 @@ from storage.results import ResultStore, RunRecord
 # a crashed machine's run is taken over by another one after at most this many seconds.
 LEASE_SECONDS = 600
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
+PARTIAL = ".partial-"  # a model being written: .partial-PID-XXXX.keras, renamed when whole
 
 
 def train_and_evaluate(
@@ -93,14 +95,34 @@ def train_and_evaluate(
 
 
 class _RenewClaim(keras.callbacks.Callback):
-    """Renew this machine's claim on the run after every epoch (see storage.results)."""
+    """Renew this machine's claim on the run after every epoch (see storage.results). A
+    database outage does not stop training: the lease still runs, the next epoch renews."""
 
-    def __init__(self, renew: Callable[[], None]) -> None:
+    def __init__(self, renew: Callable[[], bool], log: Callable[[str], None] = print) -> None:
         super().__init__()
-        self._renew = renew
+        self._renew, self._log, self._warned = renew, log, False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        self._renew()
+        if not self._renew() and not self._warned:
+            self._warned = True
+            self._log(
+                f"retrain: database unreachable after epoch {epoch + 1}, claim not renewed; "
+                "training goes on (results are stored once it is back)"
+            )
+
+
+def _dead_here(owner: str) -> bool:
+    """`owner` ("host:pid") is a process of this machine that no longer runs."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _best_epoch_index(values: list[float], monitor: str) -> int | None:
@@ -138,10 +160,19 @@ def run_candidates(
                 log(f"{prefix}: already retrained, kept")
                 continue
             holder = results.claim(*run, OWNER, LEASE_SECONDS)
+            # This machine's own process that died (kill -9, a crash): its run is resumed now
+            # rather than after its lease.
+            if (
+                holder is not None
+                and _dead_here(holder)
+                and results.take_over(*run, holder, OWNER, LEASE_SECONDS)
+            ):
+                log(f"{prefix}: its process {holder} is gone; retrained here")
+                holder = None
             if holder is not None:
                 log(f"{prefix}: being retrained by {holder}, left to it")
                 continue
-            renew = _RenewClaim(lambda run=run: results.renew(*run, OWNER, LEASE_SECONDS))
+            renew = _RenewClaim(lambda run=run: results.renew(*run, OWNER, LEASE_SECONDS), log=log)
             model, figures = train_and_evaluate(candidate, seed, split, test, extra=[renew])
             model_path = _save_model(model, model_dir, candidate, seed, split)
             artifact_id = attach_artifact(
@@ -199,11 +230,31 @@ def _save_model(
         model = keras.Model(split.encoder.get_inputs(), network(encoded), name=RAW_COLUMNS_MODEL)
     safe = candidate.label.replace(" ", "-").replace("/", "_")
     path = folder / f"{safe}-{candidate.config_key[:8]}-seed{seed}.keras"
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".keras", delete=False) as handle:
+    with tempfile.NamedTemporaryFile(
+        dir=folder, prefix=f"{PARTIAL}{os.getpid()}-", suffix=".keras", delete=False
+    ) as handle:
         partial = Path(handle.name)
-    model.save(partial)
-    partial.replace(path)
+    try:
+        model.save(partial)
+        partial.replace(path)  # atomic: the final name only ever holds a whole model
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC and not exc.filename:  # name the file for the message
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+        raise
+    finally:
+        partial.unlink(missing_ok=True)
     return path
+
+
+def remove_dead_partials(folder: Path) -> list[Path]:
+    """Half-written models left by this machine's processes that were killed while saving."""
+    removed = []
+    for path in folder.glob(f"{PARTIAL}*.keras"):
+        pid = path.name[len(PARTIAL) :].split("-", 1)[0]
+        if pid.isdigit() and _dead_here(f"{socket.gethostname()}:{pid}"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def retrain_stage(
@@ -228,6 +279,9 @@ def retrain_stage(
     source = config.data_source()
     # The only place the test set is read; a study file without one has validation figures only.
     test = load_test(source, split=split) if source.has_test else None
+    model_dir = folder / "models" / study.study_name
+    for path in remove_dead_partials(model_dir) if model_dir.is_dir() else []:
+        log(f"retrain: removed {path.name}, half-written by a process that was killed")
     results = ResultStore(config.storage)
     try:
         trained = run_candidates(
@@ -239,7 +293,7 @@ def retrain_stage(
             test=test,
             results=results,
             artifact_store=optuna.artifacts.FileSystemArtifactStore(folder),
-            model_dir=folder / "models" / study.study_name,
+            model_dir=model_dir,
             log=log,
         )
         keys = {c.config_key for c in candidates if c.kind == "trial"}
