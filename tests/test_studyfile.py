@@ -387,3 +387,15 @@ def test_a_regression_study_runs_end_to_end_and_beats_predicting_the_mean(tmp_pa
     ).reshape(-1)
     rmse = float(np.sqrt(np.mean((predicted - test["target"].to_numpy()) ** 2)))
     assert rmse == pytest.approx(run["test_rmse"], rel=1e-4)
+
+
+def test_the_readme_study_files_are_valid(tmp_path):
+    import re
+
+    from tests.conftest import ROOT
+
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) >= 2, "the minimal and the complete example"
+    for index, block in enumerate(blocks):
+        config = load(str(write_study(tmp_path, block, name=f"readme{index}.toml")))
+        assert config.train is not None
