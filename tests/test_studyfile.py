@@ -399,3 +399,21 @@ def test_the_readme_study_files_are_valid(tmp_path):
     for index, block in enumerate(blocks):
         config = load(str(write_study(tmp_path, block, name=f"readme{index}.toml")))
         assert config.train is not None
+
+
+def test_a_study_file_reads_a_folder_of_idx_files(tmp_path):
+    from search.data import load_split, load_test
+    from tests.conftest import write_dataset
+
+    write_dataset(tmp_path / "images", n_train=200, n_test=50)
+    path = write_study(
+        tmp_path, '[study]\nname = "own"\n[data]\ntrain = "images"\ntest = "images"\n'
+    )
+    config = load(str(path))
+    split = load_split(config.data_source(), val_fraction=config.val_fraction)
+    assert split.input_shape == (28, 28, 1) and len(split.x_train) + len(split.x_val) == 200
+    # The file's labels (digits here) map to ids in sorted order, and back.
+    assert list(split.classes) == sorted(split.classes) and set(split.classes) <= set(range(10))
+    assert set(split.y_train.tolist()) <= set(range(split.n_classes))
+    x_test, y_test = load_test(config.data_source(), split=split)
+    assert len(x_test) == len(y_test) == 50
