@@ -144,10 +144,10 @@ class StudyConfig:
             raise ValueError(f"--max-epochs must be a positive integer, got {self.max_epochs}")
         if self.patience < 1:
             raise ValueError(f"--patience must be a positive integer, got {self.patience}")
-        if self.limit_train is not None and self.limit_train < 20:
+        if self.limit_train is not None and self.limit_train < 50:
             raise ValueError(
-                f"--limit-train must be at least 20 images (10% go to validation), "
-                f"got {self.limit_train}"
+                f"--limit-train must be at least 50 examples (10% go to validation, which "
+                f"needs 5), got {self.limit_train}"
             )
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; use one of {SAMPLERS}")
