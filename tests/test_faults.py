@@ -76,9 +76,11 @@ def test_database_down_during_the_retrain_stage_loses_nothing(postgres_url, tmp_
         version = sorted(os.listdir("/etc/postgresql"))[-1]
         cluster = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
         stopped = time.monotonic()
-        subprocess.run([*cluster, "stop"], check=True, timeout=120)
-        time.sleep(OUTAGE)
-        subprocess.run([*cluster, "start"], check=True, timeout=120)
+        try:
+            subprocess.run([*cluster, "stop"], check=True, timeout=120)
+            time.sleep(OUTAGE)
+        finally:  # whatever happens, the server the other tests need comes back
+            subprocess.run([*cluster, "start"], check=True, timeout=120)
         down = time.monotonic() - stopped
         run.wait(timeout=600)
     text = log.read_text()
