@@ -187,6 +187,10 @@ def load_test(
         return x, labels.copy()
     if split is None:
         raise ValueError("a user's test file is encoded as its split: pass split=")
+    if table is not None:
+        from search.data.tables import check_same_columns
+
+        check_same_columns(list(split.columns), list(map(str, table.columns)), Path(where))
     if split.task == "regression":
         y = targets(labels, where)
     else:
@@ -215,10 +219,7 @@ def _read(source: DataSource, part: str) -> tuple[Any, np.ndarray, str, Any]:
     if source.kind == "npz":
         x, y = read_npz(path, part)
         return x, y, str(path), None
-    from search.data.tables import check_same_columns, read_table
+    from search.data.tables import read_table
 
     features, target = read_table(path, source.kind, source.target, part)
-    if part == "test":
-        train_features, _ = read_table(Path(source.train), source.kind, source.target, "train")
-        check_same_columns(train_features, features, path)
     return None, target.to_numpy(), str(path), features

@@ -76,15 +76,16 @@ def _is_text(column: pd.Series) -> bool:
     return column.dtype == object and all(isinstance(v, str) for v in column.dropna())
 
 
-def check_same_columns(train: pd.DataFrame, test: pd.DataFrame, test_path: Path) -> None:
-    if list(train.columns) != list(test.columns):
-        extra = [c for c in test.columns if c not in train.columns]
-        lacking = [c for c in train.columns if c not in test.columns]
+def check_same_columns(train: list[str], test: list[str], test_path: Path) -> None:
+    """The test file's feature columns are the training file's, in the same order."""
+    if train != test:
+        extra = [c for c in test if c not in train]
+        lacking = [c for c in train if c not in test]
         detail = "; ".join(
             part
             for part in (
-                f"not in the training file: {', '.join(map(str, extra))}" if extra else "",
-                f"missing: {', '.join(map(str, lacking))}" if lacking else "",
+                f"not in the training file: {', '.join(extra)}" if extra else "",
+                f"missing: {', '.join(lacking)}" if lacking else "",
                 "same columns in another order" if not (extra or lacking) else "",
             )
             if part
