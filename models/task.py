@@ -47,3 +47,9 @@ class Task:
 CLASSIFICATION = Task("classification", "accuracy", "maximize", "accuracy")
 REGRESSION = Task("regression", "rmse", "minimize", "RMSE")
 TASKS = {task.name: task for task in (CLASSIFICATION, REGRESSION)}
+
+
+def of_direction(direction: str) -> Task:
+    """The task of a study optimised in Optuna's `direction` ("MAXIMIZE" or "maximize"): a
+    classification study maximises accuracy, a regression study minimises RMSE."""
+    return CLASSIFICATION if direction.lower() == "maximize" else REGRESSION

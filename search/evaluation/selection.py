@@ -9,6 +9,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from models.task import Task, of_direction
+
 
 def config_key(params: dict[str, Any]) -> str:
     """A stable key of a parameter dict: equal configurations share it across trials."""
@@ -21,8 +23,8 @@ def select_top(study: optuna.Study, k: int) -> list[FrozenTrial]:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     chosen: list[FrozenTrial] = []
     seen: set[str] = set()
-    sign = -1.0 if study.direction.name == "MAXIMIZE" else 1.0  # best first either way
-    for trial in sorted(complete, key=lambda t: (sign * t.value, t.number)):
+    task = study_task(study)
+    for trial in sorted(complete, key=lambda t: (task.sort_key(t.value), t.number)):
         key = config_key(trial.params)
         if key not in seen:
             seen.add(key)
@@ -32,6 +34,6 @@ def select_top(study: optuna.Study, k: int) -> list[FrozenTrial]:
     return chosen
 
 
-def value_name(study: optuna.Study) -> str:
+def study_task(study: optuna.Study) -> Task:
     """What a trial's value is: accuracy (maximised) or RMSE (regression, minimised)."""
-    return "accuracy" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "RMSE"
+    return of_direction(study.direction.name)

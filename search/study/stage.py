@@ -7,6 +7,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
+from models.task import of_direction
 from search.study.config import StudyConfig
 from search.study.resume import config_changes, count_finished
 from search.study.supervisor import run_workers
@@ -43,7 +44,7 @@ def summary(study: optuna.Study, seconds: float, prefix: str = "") -> None:
     counts = {state: sum(t.state == state for t in trials) for state in TrialState}
     parts = ", ".join(f"{n} {s.name.lower()}" for s, n in counts.items() if n)
     print(f"{prefix}done in {seconds:.0f} s: {len(trials)} trials in the study ({parts or 'none'})")
-    figure = "accuracy" if study.direction.name == "MAXIMIZE" else "RMSE"  # models.task
+    figure = of_direction(study.direction.name).label
     try:
         best = study.best_trial
     except ValueError:

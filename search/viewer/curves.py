@@ -8,7 +8,6 @@ unchanged note is not rewritten.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ import optuna  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optuna.trial import FrozenTrial  # noqa: E402
 
-from search.evaluation.selection import select_top, value_name  # noqa: E402
+from models.task import CLASSIFICATION, Task  # noqa: E402
+from search.evaluation.selection import select_top, study_task  # noqa: E402
 from search.viewer.note import N_CURVES, write_study_note  # noqa: E402
 from storage.artifacts import attach_artifact, trial_artifacts  # noqa: E402
 
@@ -57,12 +57,12 @@ def attach_learning_curves(
         if not trial.intermediate_values or any(m.get("filename") == filename for m in linked):
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        path = plot_trial_curve(trial, folder / filename, figure=value_name(study))
+        path = plot_trial_curve(trial, folder / filename, task=study_task(study))
         attached.append(attach_artifact(store, storage, study.study_name, path, trial))
     return attached
 
 
-def plot_trial_curve(trial: FrozenTrial, path: Path, *, figure: str = "accuracy") -> Path:
+def plot_trial_curve(trial: FrozenTrial, path: Path, *, task: Task = CLASSIFICATION) -> Path:
     """The validation figure (accuracy; RMSE for regression, lower is better) per 1-based epoch.
 
     Steps are 1-based epochs; studies made before that stored 0-based ones, told by a step 0.
@@ -72,17 +72,17 @@ def plot_trial_curve(trial: FrozenTrial, path: Path, *, figure: str = "accuracy"
     epochs = [step + offset for step in steps]
     values = [trial.intermediate_values[step] for step in steps]
     fig, axis = plt.subplots(figsize=(6, 4))
+    figure = task.label
     axis.plot(epochs, values, marker=".", label=f"validation {figure}")
-    finite = [(e, v) for e, v in zip(epochs, values, strict=True) if math.isfinite(v)]
-    if finite:
-        pick = max if figure == "accuracy" else min
-        best_epoch, best = pick(finite, key=lambda pair: pair[1])
+    best_index = task.best_index(values)
+    if best_index is not None:
+        best_epoch, best = epochs[best_index], values[best_index]
         axis.scatter([best_epoch], [best], color="tab:red", zorder=3, label=f"best {best:.4f}")
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axis.set_xlabel("epoch")
     axis.set_ylabel(f"validation {figure}")
     axis.grid(alpha=0.3)
-    axis.legend(loc="lower right" if figure == "accuracy" else "upper right")
+    axis.legend(loc="lower right" if task.mode == "max" else "upper right")
     axis.set_title(f"Trial {trial.number}: validation {figure} per epoch")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

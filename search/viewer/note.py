@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from optuna_dashboard import get_note, save_note
 
 from search.evaluation.baselines import best_documented
-from search.evaluation.selection import select_top, value_name
+from search.evaluation.selection import select_top, study_task
 from search.study.config import SearchSpace
 from storage.artifacts import trial_artifacts
 
@@ -57,10 +57,11 @@ def study_note(
     trials = study.get_trials(deepcopy=False)
     counts = {state: sum(t.state == state for t in trials) for state in TrialState}
     tally = ", ".join(f"{n} {s.name.lower()}" for s, n in counts.items() if n) or "none"
+    figure = study_task(study).label
     lines = [
         f"# Study `{study.study_name}` ({dataset})",
         "",
-        f"{len(trials)} trials: {tally}. Value: best validation {value_name(study)} of a trial. "
+        f"{len(trials)} trials: {tally}. Value: best validation {figure} of a trial. "
         "Written by `search.note` at the end of every run; edits here are replaced.",
         "",
         "## Best so far",
@@ -101,7 +102,7 @@ def _best_section(study: optuna.Study, storage: optuna.storages.BaseStorage) -> 
     attrs = best.user_attrs
     reason = attrs.get("stop_reason", "stop reason not recorded")
     lines = [
-        f"Trial **{best.number}**: validation {value_name(study)} **{best.value:.4f}**, "
+        f"Trial **{best.number}**: validation {study_task(study).label} **{best.value:.4f}**, "
         f"{_count(attrs.get('n_params'))} parameters, best epoch "
         f"{_epoch(attrs.get('best_epoch'))} of {attrs.get('epochs_run', '?')} run ({reason}).",
         "",
