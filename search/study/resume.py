@@ -32,7 +32,8 @@ def open_study(
     The sampler is seeded per trial number (`strategy.TrialSeededSampler`): workers sharing the
     study never share a random stream, and a single worker stays reproducible.
     """
-    existing = _existing_config(storage, config.study_name)
+    attrs = _existing_attrs(storage, config.study_name)
+    existing = None if attrs is None else attrs.get("config", {})
     if existing is not None and existing.get("dataset") not in (None, config.dataset):
         raise UsageError(
             f"study {config.study_name!r} in this storage searches {existing['dataset']!r}, "
@@ -50,7 +51,7 @@ def open_study(
             )
     data_hashes = fingerprint(config.data_source())
     if config.mode == "search" and existing:
-        _refuse_changes(config, existing, storage, data_hashes)
+        _refuse_changes(config, existing, attrs.get("data_sha256", {}), data_hashes)
     n_existing = 0
     if existing is not None:
         study_id = storage.get_study_id_from_name(config.study_name)
@@ -95,7 +96,7 @@ def open_study(
 def _refuse_changes(
     config: StudyConfig,
     existing: dict,
-    storage: optuna.storages.BaseStorage,
+    recorded: dict[str, str],
     data_hashes: dict[str, str],
 ) -> None:
     """Results never mix silently: a changed data file or search space is refused."""
@@ -107,9 +108,6 @@ def _refuse_changes(
             f"its trials cannot be mixed. Restore the space, or give the new one its own "
             f"--study-name (or [study] name)"
         )
-    recorded = storage.get_study_user_attrs(storage.get_study_id_from_name(name)).get(
-        "data_sha256", {}
-    )
     for path, digest in data_hashes.items():
         if path in recorded and recorded[path] != digest:
             raise UsageError(
@@ -138,12 +136,13 @@ def warm_start_fits(config: StudyConfig) -> bool:
     return not any("out of the range" in str(w.message) for w in caught)
 
 
-def _existing_config(storage: optuna.storages.BaseStorage, name: str) -> dict | None:
+def _existing_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict | None:
+    """The study's user attributes (its recorded config, data hashes...); None: no such study."""
     try:
         study_id = storage.get_study_id_from_name(name)
     except KeyError:
         return None
-    return storage.get_study_user_attrs(study_id).get("config", {})
+    return storage.get_study_user_attrs(study_id)
 
 
 def config_changes(study: optuna.Study, config: StudyConfig) -> list[str]:
