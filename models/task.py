@@ -37,6 +37,18 @@ class Task:
         pick = max if self.direction == "maximize" else min
         return pick(finite, key=lambda pair: (pair[0], -pair[1]))[1]
 
+    def better(self, a: float, b: float) -> float:
+        """The better of two figures; a non-finite one loses."""
+        if not math.isfinite(a):
+            return b
+        if not math.isfinite(b):
+            return a
+        return max(a, b) if self.direction == "maximize" else min(a, b)
+
+    def shifted(self, value: float, gain: float) -> float:
+        """`value` improved by `gain` (up for accuracy, down for RMSE)."""
+        return value + gain if self.direction == "maximize" else value - gain
+
     def sort_key(self, value: float | None) -> float:
         """Ascending order puts the best first; a missing figure goes last."""
         if value is None or not math.isfinite(value):

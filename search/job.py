@@ -13,7 +13,7 @@ import optuna
 
 from search.evaluation.baselines import select_for_reproduction
 from search.evaluation.report import write_report
-from search.evaluation.selection import select_top
+from search.evaluation.selection import select
 from search.study.config import StudyConfig
 from search.study.session import open_everything
 from search.study.stage import run_search
@@ -37,7 +37,7 @@ def run(config: StudyConfig) -> int:
         code = run_search(config, study, storage)
         if code != 0:
             return code
-        chosen = select_top(study, config.retrain_top) if config.retrain else []
+        chosen = select(study, config.retrain_top) if config.retrain else []
         if not chosen:
             if config.retrain:
                 print("retrain: no complete trial yet, nothing to retrain")

@@ -16,6 +16,7 @@ from search.cli import Parser, positive_int, whole_number
 from search.errors import USER_ERRORS, UsageError
 from search.job import run
 from search.study.config import (
+    PARETO_RETRAIN_TOP,
     PRUNERS,
     SAMPLERS,
     StudyConfig,
@@ -126,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not start a new study with the strong default configuration (README)",
     )
+    flag(
+        "--pareto",
+        action="store_true",
+        help="search validation accuracy against trainable parameters (two objectives, the "
+        f"front retrained); study name NAME-pareto, --retrain-top {PARETO_RETRAIN_TOP} points",
+    )
     flag("--no-retrain", action="store_true", help="skip retraining the best trials afterwards")
     flag(
         "--retrain-top",
@@ -166,10 +173,12 @@ def resolve_config(args: argparse.Namespace) -> StudyConfig:
             f"--data-dir applies to the built-in datasets; {args.study} names its own data "
             "in [data] train"
         )
+    pareto = args.pareto and not preset.pareto  # the flag turns a one-objective study Pareto
     try:
         return preset.with_overrides(
             storage=args.storage or default_storage(),
-            study_name=args.study_name,
+            pareto=True if pareto else None,
+            study_name=args.study_name or (f"{preset.study_name}-pareto" if pareto else None),
             n_trials=args.n_trials,
             timeout=args.timeout,
             sampler=args.sampler,
@@ -184,7 +193,7 @@ def resolve_config(args: argparse.Namespace) -> StudyConfig:
             trials_per_process=args.trials_per_process,
             retrain=False if args.no_retrain else None,
             warm_start=False if args.no_warm_start else None,
-            retrain_top=args.retrain_top,
+            retrain_top=args.retrain_top or (PARETO_RETRAIN_TOP if pareto else None),
             seeds=args.seeds,
             artifact_dir=args.artifact_dir,
             baseline_ids=tuple(args.baselines) if args.baselines else None,

@@ -1,4 +1,5 @@
-"""PNG plots of the report: learning curves, search history, accuracy against size."""
+"""PNG plots of the report: learning curves, search history, accuracy against size, and a
+Pareto study's front."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402
+
+from search.evaluation.front import documented_accuracy  # noqa: E402
 
 
 def plot_learning_curves(
@@ -32,10 +35,11 @@ def plot_learning_curves(
 
 def plot_search_history(study: Any, path: Path) -> Path | None:
     """Best validation figure so far (accuracy, or RMSE), against trial number and wall time."""
-    from optuna.study import StudyDirection
     from optuna.trial import TrialState
 
-    maximize = study.direction == StudyDirection.MAXIMIZE
+    from search.study.values import figure, study_task
+
+    maximize = study_task(study).direction == "maximize"
     sign = 1.0 if maximize else -1.0  # the running best is a max of sign * value
 
     trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
@@ -45,8 +49,8 @@ def plot_search_history(study: Any, path: Path) -> Path | None:
     origin = min(t.datetime_start for t in trials if t.datetime_start)
     numbers, minutes, best_so_far, best = [], [], [], float("-inf")
     for trial in trials:
-        if trial.state == TrialState.COMPLETE and trial.value is not None:
-            best = max(best, sign * trial.value)
+        if trial.state == TrialState.COMPLETE and figure(trial) is not None:
+            best = max(best, sign * figure(trial))
         if best > float("-inf"):
             numbers.append(trial.number)
             minutes.append((trial.datetime_complete - origin).total_seconds() / 60)
@@ -69,19 +73,8 @@ def plot_accuracy_vs_params(report: dict[str, Any], path: Path) -> Path:
     figure = report.get("headline", {}).get("key", "test_accuracy")
     label = report.get("headline", {}).get("label", "test accuracy")
     fig, axis = plt.subplots(figsize=(9, 5.5))
+    _mark_documented(axis, report, "tab:gray")
     for entry in report["baselines"]:
-        accuracy = entry["documented"].get("test_accuracy")
-        if isinstance(accuracy, list):
-            accuracy = accuracy[1]
-        if accuracy is not None and entry["n_params"]:
-            axis.scatter(entry["n_params"], accuracy, marker="s", color="tab:gray")
-            axis.annotate(
-                entry["id"],
-                (entry["n_params"], accuracy),
-                fontsize=6,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
         for rep in entry["reproduced"]:
             axis.errorbar(
                 rep["n_params"],
@@ -135,6 +128,72 @@ def plot_accuracy_vs_params(report: dict[str, Any], path: Path) -> Path:
     name += f" ({report['dataset']})" if report["dataset"] != name else ""
     axis.set_title(f"{label[0].upper()}{label[1:]} against size: study {name}")
     return _save(fig, path)
+
+
+def plot_front(study: Any, report: dict[str, Any], path: Path) -> Path:
+    """A Pareto study on one page: every complete trial and the validation front (search
+    figures), the retrained front points (headline figure, mean ± sd over seeds) and the
+    documented baselines, against parameters on a log scale."""
+    from optuna.trial import TrialState
+
+    fig, axis = plt.subplots(figsize=(9, 5.5))
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    axis.scatter(
+        [t.values[1] for t in complete],
+        [t.values[0] for t in complete],
+        s=10,
+        color="tab:gray",
+        alpha=0.4,
+        label="trial (validation, search)",
+    )
+    points = report["pareto"]["front"]
+    axis.step(
+        [p["n_params"] for p in points],
+        [p["val"] for p in points],
+        where="post",
+        marker="o",
+        color="tab:green",
+        label="validation front (search)",
+    )
+    key, label = report["headline"]["key"], report["headline"]["label"]
+    for entry in report["retrained"]:
+        if entry.get(f"{key}_mean") is not None:
+            axis.errorbar(
+                entry["n_params"],
+                entry[f"{key}_mean"],
+                yerr=entry[f"{key}_std"],
+                fmt="o",
+                color="tab:blue",
+            )
+    axis.errorbar([], [], fmt="o", color="tab:blue", label=f"retrained point ({label})")
+    _mark_documented(axis, report, "tab:red")
+    axis.scatter([], [], marker="s", color="tab:red", label="documented baseline (test)")
+    axis.set_xscale("log")
+    axis.set_xlabel("trainable parameters (log scale)")
+    axis.set_ylabel(study_label(report))
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(loc="lower right" if report["headline"].get("maximize", True) else "upper right")
+    axis.set_title(f"Pareto front of study {report['study']!r}")
+    return _save(fig, path)
+
+
+def _mark_documented(axis: Any, report: dict[str, Any], color: str) -> None:
+    """Every documented baseline with a size and a test accuracy, as a labelled square."""
+    for entry in report["baselines"]:
+        accuracy = documented_accuracy(entry)
+        if accuracy is not None and entry["n_params"]:
+            axis.scatter(entry["n_params"], accuracy, marker="s", color=color)
+            axis.annotate(
+                entry["id"],
+                (entry["n_params"], accuracy),
+                fontsize=6,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+
+
+def study_label(report: dict[str, Any]) -> str:
+    return "accuracy" if report.get("task", "classification") == "classification" else "RMSE"
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from search.evaluation.front import pareto_markdown
+
 
 def _pct(value: Any) -> str:
     if value is None:
@@ -174,6 +176,8 @@ def markdown_report(report: dict[str, Any], rows: list[list[str]]) -> str:
         markdown_table(rows),
         "",
     ]
+    if report.get("pareto"):
+        parts += pareto_markdown(report["pareto"], report.get("headline", {}).get("percent", True))
     if report["warnings"]:
         parts += ["## Warnings", "", *[f"- {w}" for w in report["warnings"]], ""]
     assumptions = [

@@ -22,12 +22,16 @@ from models.task import CLASSIFICATION, TASKS, Task
 from search.errors import UsageError
 from search.evaluation.baseline import DATASETS
 from search.evaluation.baselines import best_documented, for_dataset
+from search.evaluation.front import pareto_section
 from search.evaluation.plots import (
     plot_accuracy_vs_params,
+    plot_front,
     plot_learning_curves,
     plot_search_history,
 )
 from search.evaluation.render import format_table, markdown_report, table_rows
+from search.evaluation.selection import validation_rank
+from search.study.values import best_trial, figure
 from storage.results import ResultStore, RunRecord
 from storage.urls import mask_url
 
@@ -65,16 +69,6 @@ def summarize(runs: list) -> dict[str, Any]:
     summary["n_params"] = runs[0].n_params
     summary["max_epochs"] = runs[0].max_epochs
     return summary
-
-
-def validation_rank(entry: dict[str, Any], task: Task = CLASSIFICATION) -> tuple:
-    """Sort key of a retrained configuration, best first, from validation figures alone: the
-    retrain's mean over seeds, then the search's own value."""
-    return (
-        task.sort_key(entry.get(f"{task.monitor}_mean")),
-        task.sort_key(entry.get("search_val_accuracy")),
-        entry["config_key"],
-    )
 
 
 def best_validation_run(runs: list[RunRecord], task: Task = CLASSIFICATION) -> RunRecord:
@@ -117,9 +111,8 @@ def _run_json(run) -> dict[str, Any]:
 
 def edge_warnings(study) -> list[str]:
     """Best-trial parameters at the end of their numeric range: the space may be too narrow."""
-    try:
-        best = study.best_trial
-    except ValueError:
+    best = best_trial(study)
+    if best is None:
         return []
     warnings = []
     for name, value in best.params.items():
@@ -194,7 +187,7 @@ def build_report(study_name: str, storage_url: str) -> Report:
         trial_number = runs[0].trial_number
         search_value = None
         if trial_number is not None and trial_number < len(study.trials):
-            search_value = study.trials[trial_number].value
+            search_value = figure(study.trials[trial_number])
         retrained.append(
             {
                 "label": runs[0].label,
@@ -243,7 +236,7 @@ def build_report(study_name: str, storage_url: str) -> Report:
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "n_trials": len(study.trials),
         "n_complete": len(complete),
-        "best_search_value": min((t.value for t in complete), key=task.sort_key, default=None),
+        "best_search_value": min((figure(t) for t in complete), key=task.sort_key, default=None),
         "best_documented": None
         if best_doc is None
         else {"id": best_doc.id, "test_accuracy": best_doc_acc},
@@ -252,6 +245,7 @@ def build_report(study_name: str, storage_url: str) -> Report:
         "ensembles": ensembles,
         "warnings": edge_warnings(study),
     }
+    data["pareto"] = pareto_section(study, data)
     return Report(data=data, study=study, runs=groups)
 
 
@@ -275,6 +269,8 @@ def write_report(
         plot_search_history(study, out / "search_history.png"),
         plot_accuracy_vs_params(report, out / "accuracy_vs_params.png"),
     ]
+    if report["pareto"]:
+        plots.append(plot_front(study, report, out / "pareto_front.png"))
     if report["retrained"]:
         best = report["retrained"][0]
         best_run = best_validation_run(groups[("trial", best["config_key"])], TASKS[report["task"]])

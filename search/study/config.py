@@ -23,6 +23,8 @@ EVAL_BATCH = 1024
 # The search space's version, recorded with every study: trials of two versions sample
 # different parameters, so a study is only ever continued with the version it was made with.
 SPACE_VERSION = 2
+# Points of a Pareto study's validation front retrained (when --retrain-top is not given).
+PARETO_RETRAIN_TOP = 4
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "sha", "patient", "none")
 TASKS = tuple(TASK_SPECS)  # "classification", "regression"
@@ -134,6 +136,8 @@ class StudyConfig:
     warm_start: bool = True  # enqueue WARM_START as the first trial of a new study
     space: SearchSpace = field(default_factory=SearchSpace)
     space_version: int = SPACE_VERSION
+    # A Pareto search: validation figure against trainable parameters (search/study/pareto.py)
+    pareto: bool = False
 
     def __post_init__(self) -> None:
         if self.n_trials < 1:
@@ -179,6 +183,8 @@ class StudyConfig:
             raise ValueError(f"unknown task {self.task!r}; use one of {TASKS}")
         if self.train is None and self.dataset not in BUILTIN:
             raise ValueError(f"unknown dataset {self.dataset!r}; use one of {BUILTIN}")
+        if self.pareto and self.mode != "search":
+            raise ValueError("--pareto applies to a search, not to reproducing the baselines")
         if self.train is None and self.task != "classification":
             raise ValueError(f"{self.dataset} is a classification dataset, not {self.task}")
 
@@ -186,6 +192,17 @@ class StudyConfig:
     def task_spec(self) -> Task:
         """The task's figure and direction (models.task)."""
         return TASK_SPECS[self.task]
+
+    @property
+    def directions(self) -> list[str]:
+        """The study's directions: the figure's, and with --pareto fewer parameters."""
+        figure = self.task_spec.direction
+        return [figure, "minimize"] if self.pareto else [figure]
+
+    @property
+    def metric_names(self) -> list[str]:
+        """What optuna-dashboard calls the values."""
+        return [self.task_spec.monitor, *(["n_params"] if self.pareto else [])]
 
     def warm_start_params(self) -> dict[str, Any]:
         """WARM_START for this task: regression has no label smoothing."""

@@ -18,6 +18,7 @@ from models import ModelParams, build_dense
 from models.task import CLASSIFICATION, TASKS, Task
 from search.data import Split
 from search.study.config import EVAL_BATCH, StudyConfig
+from search.study.pareto import ParetoPruningCallback
 from search.study.space import sample_params
 
 MONITOR = "val_accuracy"  # classification's validation figure (config.task_spec.monitor)
@@ -42,6 +43,8 @@ class Objective:
     the 1-based epoch (`EpochPruningCallback`), so a pruner's resource counts epochs trained:
     Hyperband's min_resource=1 puts its first rung after the first epoch. The trial's value is
     its best validation figure over its epochs: accuracy (classification) or RMSE (regression).
+    A Pareto study's trial returns (that figure, its trainable parameters) and is stopped by
+    the front rule (search/study/pareto.py) instead of an Optuna pruner.
     """
 
     def __init__(
@@ -51,7 +54,7 @@ class Objective:
         self.data = data
         self.epoch_hook = epoch_hook
 
-    def __call__(self, trial: optuna.trial.BaseTrial) -> float:
+    def __call__(self, trial: optuna.trial.BaseTrial) -> float | tuple[float, int]:
         if isinstance(trial, optuna.trial.Trial):
             # Which process runs it, set before anything else can fail or take time:
             # `search.status` shows it, and a killed worker's trial is found by it.
@@ -67,7 +70,11 @@ class Objective:
         # Order matters: History records the epoch before the pruning callback may raise.
         task = self.config.task_spec
         callbacks: list[keras.callbacks.Callback] = [history]
-        if isinstance(trial, optuna.trial.Trial):
+        n_params = int(model.count_params())
+        if isinstance(trial, optuna.trial.Trial) and self.config.pareto:
+            prune = self.config.pruner != "none"  # --pruner none: the curve is only stored
+            callbacks.append(ParetoPruningCallback(trial, n_params, task, prune=prune))
+        elif isinstance(trial, optuna.trial.Trial):
             callbacks.append(EpochPruningCallback(trial, task.monitor))
         else:  # FixedTrial (tests, retrain): report per epoch, nothing to prune.
             callbacks.append(_ReportCallback(trial, task.monitor))
@@ -108,7 +115,7 @@ class Objective:
             raise RuntimeError(
                 "no finite validation figure: training diverged or ended before an epoch"
             )
-        return best
+        return (best, n_params) if self.config.pareto else best
 
 
 def build_model(params: ModelParams, data: Split, max_epochs: int) -> keras.Model:

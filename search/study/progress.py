@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from search.study.config import SearchSpace
 from search.study.space import params_from_stored
+from search.study.values import best_trial, is_pareto
 
 
 def _duration(seconds: float) -> str:
@@ -89,20 +90,22 @@ class Progress:
         if trial.state == TrialState.PRUNED:
             outcome = f"PRUNED   at epoch {attrs.get('pruned_at_epoch', '?')}"
             last = trial.intermediate_values.get(max(trial.intermediate_values, default=-1))
+            if last is None and attrs.get("curve"):  # a Pareto trial stores its curve instead
+                last = attrs["curve"][-1]
             figure = f"{self.name} {last:.4f}" if last is not None else f"{self.name} -"
         elif trial.state == TrialState.COMPLETE:
             outcome = f"COMPLETE {attrs.get('stop_reason', '')}"
-            figure = f"{self.name} {trial.value:.4f}"
+            figure = f"{self.name} {trial.values[0]:.4f}"
         else:
             outcome, figure = trial.state.name, f"{self.name} -"
         try:
             network = params_from_stored(trial.params, self.space).describe()
         except (ValueError, KeyError):
             network = "(no parameters)"
-        try:
-            best = f"best {study.best_value:.4f} (#{study.best_trial.number})"
-        except ValueError:
-            best = "best -"
+        top = best_trial(study)
+        best = "best -" if top is None else f"best {top.values[0]:.4f} (#{top.number})"
+        if top is not None and is_pareto(study):
+            best += f", front of {len(study.best_trials)}"
         eta = self.eta_seconds()
         elapsed = _duration(time.time() - self.started)
         return (

@@ -59,16 +59,16 @@ def open_study(
     study = optuna.create_study(
         storage=storage,
         study_name=config.study_name,
-        direction=config.task_spec.direction,
+        directions=config.directions,
         sampler=make_sampler(config),
         pruner=make_pruner(config),
         load_if_exists=True,
     )
-    wanted = config.task_spec.direction
-    if study.direction.name.lower() != wanted:
+    made = [d.name.lower() for d in study.directions]
+    if made != config.directions:
         raise UsageError(
-            f"study {config.study_name!r} exists but {study.direction.name.lower()}s its value and "
-            f"this {config.task} study {wanted}s it; choose another --study-name"
+            f"study {config.study_name!r} exists with {_describe(made)} and this run asks for "
+            f"{_describe(config.directions)}; choose another --study-name"
         )
     # A reproduction of baselines may create the study; its search records the config.
     if config.mode == "search" and "config" not in study.user_attrs:
@@ -81,6 +81,8 @@ def open_study(
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "created_on": socket.gethostname(),
         }
+        with contextlib.suppress(IntegrityError):
+            study.set_metric_names(config.metric_names)  # optuna-dashboard's axis labels
         for key, value in records.items():
             # Workers started together on a new study race to write the same records; the
             # database's unique key lets one win, and the loser's copy is the same anyway.
@@ -120,6 +122,14 @@ def _refuse_changes(
             f"study {name!r} was made with data file {missing[0]}, which this study file does "
             "not name; restore [data], or use another --study-name"
         )
+
+
+def _describe(directions: list[str]) -> str:
+    """How a refusal names a study's objectives."""
+    figure = "accuracy (maximised)" if directions[0] == "maximize" else "RMSE (minimised)"
+    if len(directions) == 1:
+        return f"one objective, {figure}"
+    return f"two objectives (a Pareto study: {figure} against parameters)"
 
 
 def warm_start_fits(config: StudyConfig) -> bool:

@@ -7,10 +7,10 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from models.task import of_direction
 from search.study.config import StudyConfig
 from search.study.resume import config_changes, count_finished
 from search.study.supervisor import run_workers
+from search.study.values import best_trial, figure, is_pareto, study_task
 
 
 def run_search(
@@ -18,9 +18,10 @@ def run_search(
 ) -> int:
     """The search stage of a run: its header, the worker processes, its summary; exit status."""
     finished = count_finished(study)
+    pruner = "front rule (Pareto)" if config.pareto and config.pruner != "none" else config.pruner
     print(
         f"search: {finished} finished trials, target {config.n_trials}; sampler "
-        f"{config.sampler}, pruner {config.pruner}, at most {config.max_epochs} epochs a trial",
+        f"{config.sampler}, pruner {pruner}, at most {config.max_epochs} epochs a trial",
         flush=True,
     )
     for change in config_changes(study, config):
@@ -44,14 +45,15 @@ def summary(study: optuna.Study, seconds: float, prefix: str = "") -> None:
     counts = {state: sum(t.state == state for t in trials) for state in TrialState}
     parts = ", ".join(f"{n} {s.name.lower()}" for s, n in counts.items() if n)
     print(f"{prefix}done in {seconds:.0f} s: {len(trials)} trials in the study ({parts or 'none'})")
-    figure = of_direction(study.direction.name).label
-    try:
-        best = study.best_trial
-    except ValueError:
+    label = study_task(study).label
+    best = best_trial(study)
+    if best is None:
         print(f"{prefix}no completed trial yet")
         return
+    if is_pareto(study):
+        print(f"{prefix}validation front: {len(study.best_trials)} trials (accuracy against size)")
     print(
-        f"{prefix}best: trial {best.number}, validation {figure} {best.value:.4f}, "
+        f"{prefix}best: trial {best.number}, validation {label} {figure(best):.4f}, "
         f"{best.user_attrs.get('n_params', 0):,} params, params {best.params}"
     )
     print(f"{prefix}resume: run the same command again")

@@ -84,7 +84,14 @@ def _tpe(seed: int) -> optuna.samplers.TPESampler:
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
-    """Pruners act on validation accuracy reported at steps 1 .. max_epochs (the epoch)."""
+    """Pruners act on validation accuracy reported at steps 1 .. max_epochs (the epoch).
+
+    A Pareto study cannot use them (Optuna refuses `report` with two objectives): its trials
+    stop by the front rule of search/study/pareto.py, in the objective (any --pruner but
+    "none" turns it on).
+    """
+    if config.pareto:
+        return optuna.pruners.NopPruner()
     if config.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource=config.max_epochs, reduction_factor=3

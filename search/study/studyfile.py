@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import UsageError
-from search.study.config import SearchSpace, StudyConfig
+from search.study.config import PARETO_RETRAIN_TOP, SearchSpace, StudyConfig
 
 PRESET_DIR = Path(__file__).with_name("presets")
 
@@ -28,6 +28,7 @@ _KEYS: dict[str, dict[str, tuple[str, tuple[type, ...], str]]] = {
         "task": ("task", (str,), '"classification" or "regression"'),
         "mode": ("mode", (str,), '"search" or "baselines"'),
         "seed": ("seed", (int,), "a whole number"),
+        "pareto": ("pareto", (bool,), "true or false"),
     },
     "data": {
         "builtin": ("dataset", (str,), '"fashion" or "mnist"'),
@@ -136,6 +137,8 @@ def read(path: Path, preset: str | None = None) -> StudyConfig:
     if values.get("task") == "regression" and "label_smoothing" not in document.get("space", {}):
         space = dataclasses.replace(space, label_smoothing=(0.0, 0.0))  # classification only
     values.setdefault("study_name", path.stem if preset is None else preset)
+    if values.get("pareto"):
+        values.setdefault("retrain_top", PARETO_RETRAIN_TOP)
     try:
         return StudyConfig(preset=preset or str(path), space=space, **values)
     except ValueError as exc:

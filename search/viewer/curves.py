@@ -20,7 +20,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optuna.trial import FrozenTrial  # noqa: E402
 
 from models.task import CLASSIFICATION, Task  # noqa: E402
-from search.evaluation.selection import select_top, study_task  # noqa: E402
+from search.evaluation.selection import select  # noqa: E402
+from search.study.values import epoch_figures, study_task  # noqa: E402
 from search.viewer.note import N_CURVES, write_study_note  # noqa: E402
 from storage.artifacts import attach_artifact, trial_artifacts  # noqa: E402
 
@@ -51,10 +52,10 @@ def attach_learning_curves(
 ) -> list[str]:
     """A curve PNG for each of the n_best complete trials lacking one; the new artifact ids."""
     attached = []
-    for trial in select_top(study, n_best):
+    for trial in select(study, n_best):
         filename = CURVE_NAME.format(number=trial.number)
         linked = trial_artifacts(storage, study.study_name, trial.number)
-        if not trial.intermediate_values or any(m.get("filename") == filename for m in linked):
+        if not epoch_figures(trial) or any(m.get("filename") == filename for m in linked):
             continue
         folder.mkdir(parents=True, exist_ok=True)
         path = plot_trial_curve(trial, folder / filename, task=study_task(study))
@@ -65,12 +66,10 @@ def attach_learning_curves(
 def plot_trial_curve(trial: FrozenTrial, path: Path, *, task: Task = CLASSIFICATION) -> Path:
     """The validation figure (accuracy; RMSE for regression, lower is better) per 1-based epoch.
 
-    Steps are 1-based epochs; studies made before that stored 0-based ones, told by a step 0.
+    From `search.study.values.epoch_figures` (intermediate values, or a Pareto trial's curve).
     """
-    steps = sorted(trial.intermediate_values)
-    offset = 1 if steps and steps[0] == 0 else 0
-    epochs = [step + offset for step in steps]
-    values = [trial.intermediate_values[step] for step in steps]
+    by_epoch = epoch_figures(trial)
+    epochs, values = list(by_epoch), list(by_epoch.values())
     fig, axis = plt.subplots(figsize=(6, 4))
     figure = task.label
     axis.plot(epochs, values, marker=".", label=f"validation {figure}")

@@ -13,8 +13,9 @@ from optuna.trial import TrialState
 from optuna_dashboard import get_note, save_note
 
 from search.evaluation.baselines import best_documented
-from search.evaluation.selection import select_top, study_task
+from search.evaluation.selection import select
 from search.study.config import SearchSpace
+from search.study.values import best_trial, figure, front, is_pareto, study_task
 from storage.artifacts import trial_artifacts
 
 N_CURVES = 3  # best complete trials that get a learning-curve PNG
@@ -57,13 +58,14 @@ def study_note(
     trials = study.get_trials(deepcopy=False)
     counts = {state: sum(t.state == state for t in trials) for state in TrialState}
     tally = ", ".join(f"{n} {s.name.lower()}" for s, n in counts.items() if n) or "none"
-    figure = study_task(study).label
+    label = study_task(study).label
     lines = [
         f"# Study `{study.study_name}` ({dataset})",
         "",
-        f"{len(trials)} trials: {tally}. Value: best validation {figure} of a trial. "
+        f"{len(trials)} trials: {tally}. Value: best validation {label} of a trial. "
         "Written by `search.note` at the end of every run; edits here are replaced.",
         "",
+        *(_pareto_section(study, label) if is_pareto(study) else []),
         "## Best so far",
         "",
         *_best_section(study, storage),
@@ -95,14 +97,13 @@ def study_note(
 
 
 def _best_section(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[str]:
-    try:
-        best = study.best_trial
-    except ValueError:
+    best = best_trial(study)
+    if best is None:
         return ["No complete trial yet."]
     attrs = best.user_attrs
     reason = attrs.get("stop_reason", "stop reason not recorded")
     lines = [
-        f"Trial **{best.number}**: validation {study_task(study).label} **{best.value:.4f}**, "
+        f"Trial **{best.number}**: validation {study_task(study).label} **{figure(best):.4f}**, "
         f"{_count(attrs.get('n_params'))} parameters, best epoch "
         f"{_epoch(attrs.get('best_epoch'))} of {attrs.get('epochs_run', '?')} run ({reason}).",
         "",
@@ -112,7 +113,7 @@ def _best_section(study: optuna.Study, storage: optuna.storages.BaseStorage) -> 
     ]
     linked = [
         f"trial {t.number} ({', '.join(m['filename'] for m in files)})"
-        for t in select_top(study, N_CURVES)
+        for t in select(study, N_CURVES)
         if (files := trial_artifacts(storage, study.study_name, t.number))
     ]
     if linked:
@@ -228,3 +229,25 @@ def _inline(mapping: Any) -> str:
     if not isinstance(mapping, dict) or not mapping:
         return "not recorded"
     return ", ".join(f"{k} {v}" for k, v in mapping.items())
+
+
+def _pareto_section(study: optuna.Study, label: str) -> list[str]:
+    """How to read a Pareto study: two values, its front, and the pruning rule."""
+    points = front(study)
+    lines = [
+        "## A Pareto study: accuracy against size",
+        "",
+        f"Each trial has two values: its best validation {label} (value 0, higher is better) and "
+        "its trainable parameters (value 1, fewer is better). In the dashboard, choose "
+        "*Pareto Front* among the plots: the highlighted points are the validation front, the "
+        "trials no other trial beats on both values. Pruned trials have no values; a trial is "
+        "pruned when a complete trial no larger already beats the best figure it could still "
+        "reach (README, Pareto search). Its per-epoch figures are in user attribute `curve`.",
+        "",
+        f"Front ({len(points)} trials, smallest first):",
+        "",
+        "| trial | parameters | validation |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {t.number} | {int(t.values[1]):,} | {t.values[0]:.4f} |" for t in points]
+    return [*lines, ""]

@@ -1,0 +1,163 @@
+"""The Pareto search: the front rule on crafted curves, the choice of front points, and a
+`--pareto` run end to end on a slice of real Fashion-MNIST (pruned trials, report section)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from models.task import CLASSIFICATION, REGRESSION
+from search.evaluation.selection import select_front
+from search.run import main
+from search.study.pareto import MIN_CURVES, Finished, optimistic_final, should_stop
+from tests.conftest import REAL_FASHION, needs_real_fashion
+
+# Four finished trials of 10k..40k parameters. From epoch 1 to their end they gained at most
+# 0.10 (the first: 0.70 -> 0.80); from epoch 2 at most 0.05.
+FINISHED = [
+    Finished(10_000, (0.70, 0.75, 0.80)),
+    Finished(20_000, (0.80, 0.84, 0.86)),
+    Finished(30_000, (0.82, 0.86, 0.88)),
+    Finished(40_000, (0.85, 0.88, 0.90)),
+]
+
+
+def test_optimistic_final_adds_the_largest_later_gain_seen_from_that_epoch():
+    assert optimistic_final([0.5], FINISHED, CLASSIFICATION) == pytest.approx(0.60)
+    assert optimistic_final([0.5, 0.6], FINISHED, CLASSIFICATION) == pytest.approx(0.65)
+    # The best so far counts, not the last epoch (a dip is not held against the trial).
+    assert optimistic_final([0.7, 0.6], FINISHED, CLASSIFICATION) == pytest.approx(0.75)
+
+
+def test_a_trial_beaten_by_a_smaller_finished_trial_even_at_its_best_is_stopped():
+    # 50k parameters at 0.70 after one epoch: at best 0.80, and the 40k trial has 0.90.
+    assert should_stop([0.70], 50_000, FINISHED, CLASSIFICATION)
+
+
+def test_a_trial_that_could_still_reach_the_front_goes_on():
+    # 50k at 0.85: could reach 0.95, above every smaller trial's 0.90.
+    assert not should_stop([0.85], 50_000, FINISHED, CLASSIFICATION)
+    # 25k at 0.70: could reach 0.80; only the 10k (0.80, not better) and 20k (0.86) are smaller.
+    assert should_stop([0.70], 25_000, FINISHED, CLASSIFICATION)
+    assert not should_stop([0.77], 25_000, FINISHED, CLASSIFICATION)  # 0.87 > 0.86: may join
+
+
+def test_the_smallest_network_so_far_is_never_stopped_however_bad():
+    assert not should_stop([0.10], 5_000, FINISHED, CLASSIFICATION)
+
+
+def test_nothing_is_stopped_before_enough_trials_reached_that_epoch():
+    few = FINISHED[: MIN_CURVES - 1]
+    assert not should_stop([0.10], 50_000, few, CLASSIFICATION)
+    # Epoch 4: no finished trial ran that far, so no gain is known and nothing stops.
+    assert not should_stop([0.1, 0.1, 0.1, 0.1], 50_000, FINISHED, CLASSIFICATION)
+
+
+def test_the_rule_reads_rmse_downwards_for_regression():
+    finished = [Finished(10_000 * (i + 1), (2.0 - i * 0.1, 1.5 - i * 0.1)) for i in range(4)]
+    # Largest gain from epoch 1: 0.5. At 2.5 after one epoch the trial can reach 2.0 at best;
+    # the 10k trial finished at 1.5 (lower is better): stop.
+    assert should_stop([2.5], 50_000, finished, REGRESSION)
+    assert not should_stop([1.6], 50_000, finished, REGRESSION)  # could reach 1.1 < 1.2
+
+
+def _front_study(points: list[tuple[float, int]]) -> optuna.Study:
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for i, (accuracy, size) in enumerate(points):
+        trial = optuna.trial.create_trial(
+            params={"n_units_l0": i},
+            distributions={"n_units_l0": optuna.distributions.IntDistribution(0, 100)},
+            values=[accuracy, size],
+            state=TrialState.COMPLETE,
+        )
+        study.add_trial(trial)
+    return study
+
+
+def test_select_front_takes_the_best_the_smallest_near_it_and_spreads_the_rest():
+    # Front (smallest first): 0.80@1k, 0.85@5k, 0.88@20k, 0.897@60k, 0.90@200k; one dominated.
+    study = _front_study(
+        [(0.80, 1_000), (0.85, 5_000), (0.88, 20_000), (0.897, 60_000), (0.90, 200_000)]
+        + [(0.70, 300_000)]
+    )
+    chosen = select_front(study, 4)
+    sizes = [t.values[1] for t in chosen]
+    assert sizes[0] == 200_000, "the most accurate first"
+    assert sizes[1] == 60_000, "then the smallest within half a point of it"
+    assert set(sizes[2:]) == {1_000, 20_000}, "then spread along the rest, both ends included"
+    assert 300_000 not in sizes, "a dominated trial is not on the front"
+    assert [t.values[1] for t in select_front(study, 1)] == [200_000]
+
+
+def _run(db: Path, *extra: str) -> int:
+    return main(
+        [
+            "--study",
+            "fashion",
+            "--pareto",
+            "--storage",
+            f"sqlite:///{db}",
+            "--data-dir",
+            str(REAL_FASHION),
+            "--limit-train",
+            "2000",
+            "--max-epochs",
+            "3",
+            "--seed",
+            "1",
+            *extra,
+        ]
+    )
+
+
+@pytest.mark.slow
+@needs_real_fashion
+def test_pareto_run_prunes_retrains_the_front_and_answers_the_size_question(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "p.db"
+    assert _run(db, "--n-trials", "14", "--retrain-top", "2", "--seeds", "1") == 0
+    study = optuna.load_study(study_name="fashion-pareto", storage=f"sqlite:///{db}")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["val_accuracy", "n_params"]
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.PRUNED) >= 1, "the front rule pruned nothing"
+    assert states.count(TrialState.COMPLETE) >= MIN_CURVES
+    for trial in study.trials:
+        assert trial.user_attrs["curve"], "every trial stores its per-epoch figures"
+        if trial.state == TrialState.COMPLETE:
+            assert trial.values[1] == trial.user_attrs["n_params"]
+            assert trial.values[0] == max(trial.user_attrs["curve"])
+
+    report = json.loads((tmp_path / "reports" / "fashion-pareto" / "report.json").read_text())
+    section = report["pareto"]
+    front_trials = {p["trial"] for p in section["front"]}
+    assert front_trials == {t.number for t in study.best_trials}
+    retrained = {e["trial_number"] for e in report["retrained"]}
+    assert retrained and retrained <= front_trials, "only points of the front are retrained"
+    answer = section["answer"]
+    assert answer["smallest_near_best"]["n_params"] <= answer["most_accurate"]["n_params"]
+    assert "pareto_front.png" in report["plots"]
+    assert (tmp_path / "reports" / "fashion-pareto" / "pareto_front.png").stat().st_size > 0
+    markdown = (tmp_path / "reports" / "fashion-pareto" / "report.md").read_text()
+    assert "Smallest network within half a point" in markdown
+
+    # Resumes like any study: the budget is study-wide.
+    assert _run(db, "--n-trials", "16", "--no-retrain") == 0
+    finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(finished) == 16
+
+    # A one-objective run under the Pareto study's name is refused, and adds nothing.
+    capsys.readouterr()
+    code = main(
+        ["--study", "fashion", "--study-name", "fashion-pareto", "--storage", f"sqlite:///{db}"]
+        + ["--data-dir", str(REAL_FASHION), "--limit-train", "2000", "--no-retrain"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "two objectives" in err and len(err.strip().splitlines()) == 1
+    assert len(study.get_trials()) == 16
