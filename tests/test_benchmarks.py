@@ -167,3 +167,19 @@ def test_bench_quality_quick_runs_the_command_end_to_end_and_reports_validation_
     assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d%", chosen_test), "mean ± sd over seeds"
     assert re.search(r"chosen configuration's test accuracy, mean over 1 runs: \d", result.stdout)
     assert re.search(r"epochs per second in the search, mean: \d+\.\d\d", result.stdout)
+
+
+def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_at_one_budget():
+    result = _run("bench_pareto.py", "--quick", "--no-record", timeout=300, env=fashion_env())
+    assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
+    for arm in ("front rule", "no pruning"):
+        row = _table_row(result.stdout, "1", arm)
+        assert row is not None, f"no row for {arm} in:\n{result.stdout}"
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        history = [float(c) for c in cells[3:9]]
+        assert history == sorted(history), f"a front's hypervolume never shrinks: {row}"
+        assert history[-1] > 0, f"no front point inside the reference: {row}"
+        trials, pruned = int(cells[9]), int(cells[10])
+        assert trials > 0 and (pruned == 0 if arm == "no pruning" else pruned <= trials)
+    assert re.search(r"trials per hour, mean: front rule \d+, no pruning \d+ \(\d", result.stdout)
+    assert re.search(r"final hypervolume, mean: front rule \d\.\d{4}", result.stdout)
