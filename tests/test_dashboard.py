@@ -492,3 +492,37 @@ def test_dashboard_page_in_headless_chromium_shows_the_study(server, tmp_path):
     result = chromium(f"--screenshot={shot}", "--window-size=1400,1000")
     assert result.returncode == 0 and shot.is_file(), result.stderr[-2000:]
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 10_000
+
+
+def test_dashboard_shows_a_pareto_study_with_named_objectives_front_and_note(server, published):
+    """A Pareto study as search.run stores one (two values, the curve attribute, metric names):
+    the dashboard's API names both objectives and returns the front; the note explains it."""
+    url = published.url
+    study = optuna.create_study(
+        storage=url, study_name=f"{STUDY}-pareto", directions=["maximize", "minimize"]
+    )
+    study.set_metric_names(["val_accuracy", "n_params"])
+    config = PRESETS["fashion"].with_overrides(study_name=study.study_name, pareto=True)
+    study.set_user_attr("config", config.to_dict())
+    points = ((64, 1e-3, [0.7, 0.8, 0.82], 50_890), (128, 3e-3, [0.72, 0.84, 0.86], 101_770))
+    for units, lr, curve, size in (*points, (32, 1e-4, [0.6, 0.7, 0.75], 200_000)):
+        study.add_trial(
+            create_trial(
+                params=_params(units, lr),
+                distributions=DISTRIBUTIONS,
+                values=[max(curve), size],
+                user_attrs={**_attrs(3, 3, "max_epochs"), "curve": curve, "n_params": size},
+            )
+        )
+    storage = study._storage
+    publish(study, storage, published.artifact_dir)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    detail = _get_json(f"{_base(server)}/api/studies/{study_id}?after=0")
+    assert detail["directions"] == ["maximize", "minimize"]
+    assert detail["objective_names"] == ["val_accuracy", "n_params"]
+    assert sorted(t["number"] for t in detail["best_trials"]) == [0, 1], "the third is dominated"
+    body = detail["note"]["body"]
+    assert "A Pareto study" in body and "| 1 | 101,770 | 0.8600 |" in body
+    # A Pareto trial's curve (no intermediate values) still gets its learning-curve artifact.
+    best = {t["number"]: t for t in detail["trials"]}[1]
+    assert CURVE_NAME.format(number=1) in {a["filename"] for a in best["artifacts"]}

@@ -14,7 +14,7 @@ from models.task import CLASSIFICATION, REGRESSION
 from search.evaluation.selection import select_front
 from search.run import main
 from search.study.pareto import MIN_CURVES, Finished, optimistic_final, should_stop
-from tests.conftest import REAL_FASHION, needs_real_fashion
+from tests.conftest import REAL_FASHION, needs_real_fashion, run_cli
 
 # Four finished trials of 10k..40k parameters. From epoch 1 to their end they gained at most
 # 0.10 (the first: 0.70 -> 0.80); from epoch 2 at most 0.05.
@@ -161,3 +161,33 @@ def test_pareto_run_prunes_retrains_the_front_and_answers_the_size_question(
     err = capsys.readouterr().err
     assert code == 2 and "two objectives" in err and len(err.strip().splitlines()) == 1
     assert len(study.get_trials()) == 16
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_pareto_study_on_postgresql(postgres_url, data_dir):
+    result = run_cli(
+        "--study",
+        "fashion",
+        "--pareto",
+        "--storage",
+        postgres_url,
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        "2",
+        "--n-trials",
+        "6",
+        "--max-epochs",
+        "2",
+        "--no-retrain",
+        "--no-warm-start",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    study = optuna.load_study(study_name="fashion-pareto", storage=postgres_url)
+    numbers = sorted(t.number for t in study.trials)
+    assert numbers == list(range(len(numbers))), "trial numbers unique and contiguous"
+    finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert 6 <= len(finished) <= 7, "target met, overshoot at most workers - 1"
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2, "both workers ran trials"
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert trial.values[1] == trial.user_attrs["n_params"]
