@@ -74,3 +74,29 @@ def test_objective_first_rung_comes_after_the_first_epoch(tiny_split):
     assert trial.state == TrialState.PRUNED, "judged at the first rung, after epoch 1"
     assert list(trial.intermediate_values) == [1]
     assert trial.user_attrs["pruned_at_epoch"] == 1
+
+
+def test_a_trial_without_a_finite_figure_fails_and_the_search_goes_on(tiny_split):
+    # A regression network fed NaN inputs has a NaN validation RMSE in its epoch: no finite
+    # figure. The worker's loop catches Diverged, so the study records a failed trial and
+    # carries on with the next one instead of the worker process crashing (it did).
+    from dataclasses import replace
+
+    from search.study.objective import Diverged
+
+    broken = replace(
+        tiny_split,
+        x_train=tiny_split.x_train * float("nan"),
+        y_train=tiny_split.y_train.astype("float32"),
+        y_val=tiny_split.y_val.astype("float32"),
+        classes=(),
+        task="regression",
+    )
+    config = CONFIG.with_overrides(task="regression", train="table.csv", dataset="table.csv")
+    study = optuna.create_study(direction="minimize")
+    regression = {**FIXED, "label_smoothing": 0.0, "activation": "tanh"}  # relu turns NaN to 0
+    study.enqueue_trial(regression)
+    study.enqueue_trial(regression)
+    study.optimize(Objective(config, broken), n_trials=2, catch=(Diverged,))
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
+    assert study.trials[0].user_attrs["stop_reason"] == "diverged"

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from search.data import Split
 from search.errors import StorageError
 from search.study.config import StudyConfig
-from search.study.objective import Objective
+from search.study.objective import Diverged, Objective
 from search.study.progress import Progress
 from search.study.resume import FINISHED, count_finished
 
@@ -76,7 +76,7 @@ def search_stage(
                     objective,
                     timeout=left,
                     callbacks=[progress, stop_at_target, share],
-                    catch=(MemoryError, tf.errors.ResourceExhaustedError),
+                    catch=(MemoryError, tf.errors.ResourceExhaustedError, Diverged),
                     gc_after_trial=True,
                 )
                 break

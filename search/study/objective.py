@@ -27,6 +27,11 @@ MONITOR = "val_accuracy"  # classification's validation figure (config.task_spec
 EpochHook = Callable[[int, int, dict[str, float]], None]
 
 
+class Diverged(RuntimeError):
+    """A trial without one finite validation figure. Optuna records it as failed (the worker's
+    optimize loop catches it) and the search goes on."""
+
+
 class _EpochHookCallback(keras.callbacks.Callback):
     def __init__(self, trial_number: int, hook: EpochHook) -> None:
         super().__init__()
@@ -104,17 +109,15 @@ class Objective:
             raise
         logs = history.history
         n_epochs = len(logs.get(task.monitor, []))
-        if any(not math.isfinite(v) for v in logs.get("loss", [])):
-            reason = "diverged"
+        if n_epochs == 0 or any(not math.isfinite(v) for v in logs.get("loss", [])):
+            reason = "diverged"  # TerminateOnNaN may stop a trial before its first epoch ends
         elif n_epochs < self.config.max_epochs:
             reason = "early_stopping"
         else:
             reason = "max_epochs"
         best = _record(trial, logs, time.perf_counter() - start, reason, task)
         if best is None:
-            raise RuntimeError(
-                "no finite validation figure: training diverged or ended before an epoch"
-            )
+            raise Diverged("no finite validation figure: training diverged before an epoch ended")
         return (best, n_params) if self.config.pareto else best
 
 
