@@ -191,3 +191,28 @@ def test_two_workers_share_one_pareto_study_on_postgresql(postgres_url, data_dir
     assert len({t.user_attrs["worker"] for t in study.trials}) == 2, "both workers ran trials"
     for trial in study.get_trials(states=(TrialState.COMPLETE,)):
         assert trial.values[1] == trial.user_attrs["n_params"]
+
+
+def test_pareto_in_a_study_file_and_as_a_flag(tmp_path):
+    from search.run import build_parser, resolve_config
+    from search.study.studyfile import load
+
+    (tmp_path / "train.npz").write_bytes(b"")
+    path = tmp_path / "small.toml"
+    path.write_text('[study]\npareto = true\n[data]\ntrain = "train.npz"\n')
+    config = load(str(path))
+    assert config.pareto and config.retrain_top == 4 and config.study_name == "small"
+    assert config.directions == ["maximize", "minimize"]
+    assert config.metric_names == ["val_accuracy", "n_params"]
+    flagged = resolve_config(build_parser().parse_args(["--study", "fashion", "--pareto"]))
+    assert flagged.study_name == "fashion-pareto" and flagged.retrain_top == 4
+    named = ["--study", "fashion", "--pareto", "--study-name", "mine", "--retrain-top", "2"]
+    chosen = resolve_config(build_parser().parse_args(named))
+    assert chosen.study_name == "mine" and chosen.retrain_top == 2
+    assert not resolve_config(build_parser().parse_args(["--study", "fashion"])).pareto
+
+
+def test_pareto_is_refused_for_baseline_reproductions(capsys):
+    code = main(["--study", "fashion-baselines", "--pareto"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--pareto applies to a search" in err and len(err.splitlines()) == 1

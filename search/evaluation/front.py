@@ -32,6 +32,8 @@ def pareto_section(study: optuna.Study, report: dict[str, Any]) -> dict[str, Any
         smallest = min(near, key=lambda e: (e["n_params"], validation_rank(e, task)))
         answer = {"most_accurate": _point(best, task), "smallest_near_best": _point(smallest, task)}
     return {
+        "label": task.label,
+        "near": "half a point" if task.direction == "maximize" else "1%",
         "front": points,
         "answer": answer,
         "against_baselines": _against_baselines(report, retrained, task),
@@ -87,9 +89,10 @@ def pareto_markdown(section: dict[str, Any], percent: bool = True) -> list[str]:
         return f"{100 * value:.2f}%" if percent else f"{value:.4f}"
 
     lines = [
-        "## Pareto front: accuracy against parameters",
+        f"## Pareto front: {section['label']} against parameters",
         "",
-        "The search's validation front (no trial beats one of these on both accuracy and size), "
+        f"The search's validation front (no trial beats one of these on both {section['label']} "
+        "and size), "
         "smallest first; retrained points are in the table above and in `pareto_front.png`.",
         "",
         "| trial | parameters | validation (search) |",
@@ -101,7 +104,7 @@ def pareto_markdown(section: dict[str, Any], percent: bool = True) -> list[str]:
     if answer:
         small, best = answer["smallest_near_best"], answer["most_accurate"]
         lines += [
-            f"**Smallest network within half a point (validation) of the most accurate: "
+            f"**Smallest network within {section['near']} (validation) of the most accurate: "
             f"{small['label']}, {small['n_params']:,} parameters**, validation {fig(small['val'])}"
             f", test {fig(small['test_mean'])}; the most accurate ({best['label']}) has "
             f"{best['n_params']:,} parameters, validation {fig(best['val'])}, test "

@@ -51,7 +51,7 @@ def summary(study: optuna.Study, seconds: float, prefix: str = "") -> None:
         print(f"{prefix}no completed trial yet")
         return
     if is_pareto(study):
-        print(f"{prefix}validation front: {len(study.best_trials)} trials (accuracy against size)")
+        print(f"{prefix}validation front: {len(study.best_trials)} trials ({label} against size)")
     print(
         f"{prefix}best: trial {best.number}, validation {label} {figure(best):.4f}, "
         f"{best.user_attrs.get('n_params', 0):,} params, params {best.params}"
