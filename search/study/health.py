@@ -16,6 +16,7 @@ import optuna
 import sqlalchemy
 from optuna.trial import TrialState
 
+from search.study.values import best_trial, figure, is_pareto
 from storage.rdb import grace_period, open_storage
 from storage.urls import mask_url
 
@@ -143,6 +144,8 @@ def format_status(summary: dict[str, Any]) -> list[str]:
             f"best: trial {best['number']}, value {best['value']:.6g}{size}, "
             f"params {best['params']}"
         )
+        if best.get("front") is not None:
+            lines.append(f"validation front (accuracy against parameters): {best['front']} trials")
     return lines
 
 
@@ -175,15 +178,15 @@ def _naive(moment: dt.datetime) -> dt.datetime:
 
 
 def _best(study: optuna.Study) -> dict[str, Any] | None:
-    if len(study.directions) != 1:
-        return None  # a multi-objective study has a front, not one best trial
-    try:
-        best = study.best_trial
-    except ValueError:  # no complete trial
+    """The trial with the best validation figure (in a Pareto study: the most accurate end of
+    the front, with the front's size)."""
+    best = best_trial(study)
+    if best is None:  # no complete trial
         return None
     return {
         "number": best.number,
-        "value": best.value,
+        "value": figure(best),
+        "front": len(study.best_trials) if is_pareto(study) else None,
         "params": best.params,
         "n_params": best.user_attrs.get("n_params"),
     }
