@@ -183,3 +183,16 @@ def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_at_one_budge
         assert trials > 0 and (pruned == 0 if arm == "no pruning" else pruned <= trials)
     assert re.search(r"trials per hour, mean: front rule \d+, no pruning \d+ \(\d", result.stdout)
     assert re.search(r"final hypervolume, mean: front rule \d\.\d{4}", result.stdout)
+
+
+def test_bench_refit_quick_scores_both_arms_on_the_held_back_validation_split():
+    result = _run("bench_refit.py", "--quick", "--no-record", timeout=240, env=fashion_env())
+    assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
+    row = _table_row(result.stdout, "0")
+    assert row is not None, f"no row for seed 0 in:\n{result.stdout}"
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    assert 1 <= int(cells[1]) <= 2, "the best epoch lies within the 2 epochs allowed"
+    restore, refit = (float(c.rstrip("%")) for c in cells[2:4])
+    assert 0 < restore <= 100 and 0 < refit <= 100
+    assert float(cells[4].split()[0]) == pytest.approx(refit - restore, abs=0.011)
+    assert "judge V2 = the service's 200 validation images" in result.stdout
