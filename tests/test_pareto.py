@@ -216,3 +216,40 @@ def test_pareto_is_refused_for_baseline_reproductions(capsys):
     code = main(["--study", "fashion-baselines", "--pareto"])
     err = capsys.readouterr().err
     assert code == 2 and "--pareto applies to a search" in err and len(err.splitlines()) == 1
+
+
+def _study_with_finished() -> optuna.Study:
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for i, finished in enumerate(FINISHED):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"n_units_l0": i},
+                distributions={"n_units_l0": optuna.distributions.IntDistribution(0, 100)},
+                values=[max(finished.curve), finished.n_params],
+                user_attrs={"curve": list(finished.curve), "n_params": finished.n_params},
+            )
+        )
+    return study
+
+
+def test_the_callback_stores_the_curve_and_stops_a_hopeless_trial():
+    from search.study.pareto import ParetoPruningCallback
+
+    trial = _study_with_finished().ask()
+    callback = ParetoPruningCallback(trial, 50_000, CLASSIFICATION, max_epochs=3)
+    with pytest.raises(optuna.TrialPruned):
+        callback.on_epoch_end(0, {"val_accuracy": 0.70})
+    assert trial.user_attrs["curve"] == [0.70]
+
+
+def test_the_callback_never_stops_after_the_last_epoch_or_when_told_not_to_prune():
+    from search.study.pareto import ParetoPruningCallback
+
+    study = _study_with_finished()
+    last = ParetoPruningCallback(study.ask(), 50_000, CLASSIFICATION, max_epochs=1)
+    last.on_epoch_end(0, {"val_accuracy": 0.70})  # completes anyway: its values inform TPE
+    off = study.ask()
+    ParetoPruningCallback(off, 50_000, CLASSIFICATION, 3, prune=False).on_epoch_end(
+        0, {"val_accuracy": 0.70}
+    )
+    assert off.user_attrs["curve"] == [0.70], "the unpruned search still stores curves"

@@ -78,7 +78,9 @@ class Objective:
         n_params = int(model.count_params())
         if isinstance(trial, optuna.trial.Trial) and self.config.pareto:
             prune = self.config.pruner != "none"  # --pruner none: the curve is only stored
-            callbacks.append(ParetoPruningCallback(trial, n_params, task, prune=prune))
+            callbacks.append(
+                ParetoPruningCallback(trial, n_params, task, self.config.max_epochs, prune=prune)
+            )
         elif isinstance(trial, optuna.trial.Trial):
             callbacks.append(EpochPruningCallback(trial, task.monitor))
         else:  # FixedTrial (tests, retrain): report per epoch, nothing to prune.

@@ -89,10 +89,17 @@ class ParetoPruningCallback(keras.callbacks.Callback):
     prune=False only store it: the unpruned Pareto search, `--pruner none`)."""
 
     def __init__(
-        self, trial: optuna.trial.Trial, n_params: int, task: Task, *, prune: bool = True
+        self,
+        trial: optuna.trial.Trial,
+        n_params: int,
+        task: Task,
+        max_epochs: int,
+        *,
+        prune: bool = True,
     ) -> None:
         super().__init__()
         self._trial, self._n_params, self._task, self._prune = trial, n_params, task, prune
+        self._max_epochs = max_epochs
         self._curve: list[float] = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -101,9 +108,9 @@ class ParetoPruningCallback(keras.callbacks.Callback):
             return
         self._curve.append(float(value))
         self._trial.set_user_attr(CURVE, self._curve)
-        if self._prune and should_stop(
-            self._curve, self._n_params, finished_curves(self._trial.study), self._task
-        ):
+        if not self._prune or len(self._curve) >= self._max_epochs:
+            return  # after the last epoch the trial completes anyway: its values inform TPE
+        if should_stop(self._curve, self._n_params, finished_curves(self._trial.study), self._task):
             raise optuna.TrialPruned(
                 f"epoch {len(self._curve)}: a trial of at most {self._n_params:,} parameters "
                 "already beats this one's best possible figure"
