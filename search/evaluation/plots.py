@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402
 
+from models.task import TASKS  # noqa: E402
 from search.evaluation.front import documented_accuracy  # noqa: E402
 
 
@@ -170,7 +171,7 @@ def plot_front(study: Any, report: dict[str, Any], path: Path) -> Path:
     axis.scatter([], [], marker="s", color="tab:red", label="documented baseline (test)")
     axis.set_xscale("log")
     axis.set_xlabel("trainable parameters (log scale)")
-    axis.set_ylabel(study_label(report))
+    axis.set_ylabel(TASKS[report["task"]].label)
     axis.grid(alpha=0.3, which="both")
     axis.legend(loc="lower right" if report["headline"].get("maximize", True) else "upper right")
     axis.set_title(f"Pareto front of study {report['study']!r}")
@@ -190,10 +191,6 @@ def _mark_documented(axis: Any, report: dict[str, Any], color: str) -> None:
                 xytext=(3, 3),
                 textcoords="offset points",
             )
-
-
-def study_label(report: dict[str, Any]) -> str:
-    return "accuracy" if report.get("task", "classification") == "classification" else "RMSE"
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -18,6 +18,7 @@ before `MIN_CURVES` finished trials have run as far as the epoch in question.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,13 +44,7 @@ class Finished:
 
 def running_best(curve: Sequence[float], task: Task) -> list[float]:
     """The best figure up to each epoch (the curve a trial's final value is taken from)."""
-    best: list[float] = []
-    for value in curve:
-        if not best:
-            best.append(value)
-        else:
-            best.append(task.better(value, best[-1]))
-    return best
+    return list(itertools.accumulate(curve, task.better))
 
 
 def optimistic_final(

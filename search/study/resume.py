@@ -11,6 +11,7 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy.exc import IntegrityError
 
+from models.task import of_direction
 from search.data.source import fingerprint
 from search.errors import UsageError
 from search.study.config import StudyConfig
@@ -126,7 +127,8 @@ def _refuse_changes(
 
 def _describe(directions: list[str]) -> str:
     """How a refusal names a study's objectives."""
-    figure = "accuracy (maximised)" if directions[0] == "maximize" else "RMSE (minimised)"
+    task = of_direction(directions[0])
+    figure = f"{task.label} ({'maximised' if task.direction == 'maximize' else 'minimised'})"
     if len(directions) == 1:
         return f"one objective, {figure}"
     return f"two objectives (a Pareto study: {figure} against parameters)"
