@@ -1,8 +1,9 @@
 """What the commands share on their command line: a one-line-error parser and number types.
 
-`search.run`, `search.status`, `search.dashboard` and `search.report` build their flags on
-`Parser`. A number type only one command uses (a TCP port, a seed) stays in that command's module,
-built on `whole_number` so every "not a whole number" error reads the same.
+`search.run`, `search.status`, `search.dashboard`, `search.report` and `search.proxy` build their
+flags on `Parser`. A number type only one command uses (a seed) stays in that command's module,
+built on `whole_number` so every "not a whole number" error reads the same; the two servers
+(dashboard, proxy) share the port type.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class Parser(argparse.ArgumentParser):
         self.add_argument(
             "--storage",
             metavar="URL",
-            help="SQLAlchemy URL; default: env SEARCH_STORAGE, else sqlite:///studies.db",
+            help="SQLAlchemy URL of the study database, or grpc://HOST:PORT of a search.proxy; "
+            "default: env SEARCH_STORAGE, else sqlite:///studies.db",
         )
 
 
@@ -39,4 +41,12 @@ def positive_int(text: str, *, unit: str = "") -> int:
     value = whole_number(text, unit=unit)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be a positive whole number{unit}")
+    return value
+
+
+def tcp_port(text: str) -> int:
+    """`text` as a TCP port (1-65535): the servers' --port."""
+    value = whole_number(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (1-65535)")
     return value

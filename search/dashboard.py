@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from search.cli import Parser, whole_number
+from search.cli import Parser, tcp_port
 from search.errors import USER_ERRORS, UsageError
 from search.study.config import default_storage
 from search.viewer.server import (
@@ -30,13 +30,6 @@ from storage.urls import mask_secrets, mask_url
 PROG = "search.dashboard"
 
 
-def _port(text: str) -> int:
-    value = whole_number(text)
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (1-65535)")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog=f"python -m {PROG}",
@@ -46,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--study", required=True, metavar="NAME", help="name of the study in the storage")
     parser.add_storage_flag()
     flag("--host", default=DEFAULT_HOST, help=f"address to listen on; default {DEFAULT_HOST}")
-    flag("--port", type=_port, default=DEFAULT_PORT, help=f"port; default {DEFAULT_PORT}")
+    flag("--port", type=tcp_port, default=DEFAULT_PORT, help=f"port; default {DEFAULT_PORT}")
     flag(
         "--artifact-dir",
         metavar="DIR",

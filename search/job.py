@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 
+from search.errors import UsageError
 from search.evaluation.baselines import select_for_reproduction
 from search.evaluation.report import write_report
 from search.evaluation.selection import select
@@ -19,12 +20,25 @@ from search.study.session import open_everything
 from search.study.stage import run_search
 from search.viewer.curves import publish
 from storage.artifacts import default_artifact_dir
-from storage.urls import check_url, mask_url
+from storage.urls import check_storage_url, is_proxy_url, mask_url
+
+# The retrain stage keeps its runs and claims in the project's own tables of the database, which
+# Optuna's storage proxy does not serve.
+BEHIND_PROXY = (
+    "the retrain stage stores its runs in the database's own tables, which the storage proxy "
+    "does not serve"
+)
 
 
 def run(config: StudyConfig) -> int:
     """The whole job (search, then retrain; or the baseline reproductions); the exit status."""
-    check_url(config.storage)  # a malformed URL fails here, before anything is opened
+    check_storage_url(config.storage)  # a malformed URL fails here, before anything is opened
+    behind_proxy = is_proxy_url(config.storage)
+    if behind_proxy and config.mode == "baselines":
+        raise UsageError(
+            f"{config.study_name}: {BEHIND_PROXY}; reproduce baselines with --storage set to the "
+            "database URL"
+        )
     if config.mode == "baselines":
         select_for_reproduction(config.dataset, config.baseline_ids)  # unknown ids fail here
     study, storage, data, where = open_everything(config, check_test=True)
@@ -37,6 +51,13 @@ def run(config: StudyConfig) -> int:
         code = run_search(config, study, storage)
         if code != 0:
             return code
+        if config.retrain and behind_proxy:
+            print(
+                f"retrain: skipped: {BEHIND_PROXY}. To retrain and report, run this command "
+                "once with --storage set to the database URL (it finds the search done)"
+            )
+            _publish(config, study, storage)
+            return 0
         chosen = select(study, config.retrain_top) if config.retrain else []
         if not chosen:
             if config.retrain:

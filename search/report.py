@@ -14,7 +14,7 @@ from search.cli import Parser
 from search.errors import USER_ERRORS, UsageError
 from search.evaluation.report import write_report
 from search.study.config import default_storage
-from storage.urls import check_url, mask_secrets
+from storage.urls import check_url, is_proxy_url, mask_secrets
 
 PROG = "search.report"
 
@@ -27,6 +27,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     storage = args.storage or default_storage()
     try:
+        if is_proxy_url(storage):
+            raise UsageError(
+                "the report is built from the retrained runs in the database's own tables, "
+                "which the storage proxy does not serve; give --storage the database URL"
+            )
         url = check_url(storage)
         if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
             raise UsageError(f"no database file {url.database!r}; check --storage")

@@ -7,6 +7,9 @@ Without --reap the storage is opened by `storage.readonly.open_read_only` (SQLit
 read-only transactions on PostgreSQL and MySQL), so looking never creates a database or a table
 and never writes. --reap then opens it as a worker does and fails the stale trials, whose
 configurations are queued again.
+
+Through a storage proxy (`--storage grpc://HOST:PORT`) it shows the same, except the heartbeats'
+ages, which only the database holds; the proxy reaps stale trials itself, so --reap is refused.
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ import optuna
 from sqlalchemy.exc import SQLAlchemyError
 
 from search.cli import Parser, positive_int
-from search.errors import USER_ERRORS
+from search.errors import USER_ERRORS, UsageError
 from search.study.config import DEFAULT_HEARTBEAT, default_storage
 from search.study.health import format_status, reap, status
-from storage.rdb import first_line
+from storage.rdb import close, first_line, open_storage
 from storage.readonly import find_study_id, open_read_only
-from storage.urls import mask_secrets, mask_url
+from storage.urls import is_proxy_url, mask_secrets, mask_url
 
 PROG = "search.status"
 
@@ -65,13 +68,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = args.storage or default_storage()
     try:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        storage = open_read_only(url)
+        behind_proxy = is_proxy_url(url)
+        if behind_proxy and args.reap:
+            raise UsageError(
+                "--reap is the proxy's own job behind a storage proxy: search.proxy fails "
+                "stale trials every few seconds; to reap by hand, give the database URL"
+            )
+        # Through the proxy Optuna's client only reads; it has no write-protected mode.
+        storage = open_storage(url) if behind_proxy else open_read_only(url)
         try:
             find_study_id(storage, args.study, url)
             study = optuna.load_study(study_name=args.study, storage=storage)
             summary = status(study, storage, args.heartbeat, url=url)
         finally:
-            storage.engine.dispose()
+            close(storage)
         for line in format_status(summary):
             print(line)
         if args.reap:

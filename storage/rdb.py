@@ -23,10 +23,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.errors import StorageError
-from storage.urls import check_url, mask_secrets, mask_url
+from storage.proxy_client import open_proxy
+from storage.urls import check_url, is_proxy_url, mask_secrets, mask_url
 
 CONNECT_TIMEOUT_SECONDS = 10
 INIT_LOCK_SECONDS = 120
+MAX_RETRY = 2  # a configuration whose trials keep dying is retried this many times
 SQLITE_BUSY_SECONDS = 60  # how long a SQLite transaction waits for another's write lock
 _INIT_LOCK_KEY = 0x5EA2C4  # any constant shared by every worker of this service
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -68,19 +70,39 @@ class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
         # The retry runs in another process: the dead one's `worker` must not carry over.
         inherited = {k: v for k, v in trial.user_attrs.items() if k != "worker"}
         marked.user_attrs = {**inherited, "retry_of": original, "retry_reason": "stale"}
+        _log.info(
+            "trial %s failed (its worker is gone); queueing its configuration again", trial.number
+        )
         super().__call__(study, marked)
 
 
-def open_storage(
-    url: str, *, heartbeat_interval: int | None = None, max_retry: int = 2
-) -> optuna.storages.RDBStorage:
-    """An Optuna RDBStorage for `url`, or StorageError with one actionable line.
+def retry_callback(
+    storage: optuna.storages.BaseStorage,
+) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """What retries a failed trial's configuration: the storage's own heartbeat callback, or,
+    for a storage without heartbeats (the proxy's client), the same rule made here."""
+    own = getattr(storage, "get_heartbeat_stale_trial_callback", lambda: None)()
+    return own if own is not None else RetryStaleTrial(max_retry=MAX_RETRY)
 
-    With `heartbeat_interval` (seconds), running trials beat; a trial whose worker stopped
-    beating for 2 intervals + 10 s is failed by the next worker that looks, and its
-    configuration retried (at most `max_retry` times) by Optuna's RetryHeartbeatStaleTrialCallback.
-    Without it, no heartbeat is kept (read-only tools, tests).
+
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int | None = None,
+    max_retry: int = MAX_RETRY,
+    kind: type[ResilientRDBStorage] = ResilientRDBStorage,
+) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url`, or StorageError with one actionable line.
+
+    A database URL gives an RDBStorage (of class `kind`). With `heartbeat_interval` (seconds),
+    running trials beat; a trial whose worker stopped beating for 2 intervals + 10 s is failed
+    by the next worker that looks, and its configuration retried (at most `max_retry` times) by
+    Optuna's RetryHeartbeatStaleTrialCallback. Without it, no heartbeat is kept (read-only
+    tools, tests). A `grpc://HOST:PORT` URL gives Optuna's client of the storage proxy
+    (`search.proxy`); there the worker loop beats and the proxy fails silent trials.
     """
+    if is_proxy_url(url):
+        return open_proxy(url)
     parsed = check_url(url)
     heartbeat: dict = {}
     if heartbeat_interval is not None:
@@ -91,7 +113,7 @@ def open_storage(
         }
     if parsed.get_backend_name() == "sqlite":
         _check_sqlite(parsed, url)
-        storage = _create(url, {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}, heartbeat)
+        storage = _create(url, {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}, heartbeat, kind)
         serialize_sqlite(storage.engine)
         return storage
     # Both drivers (psycopg, pymysql) take connect_timeout: an unreachable server fails in
@@ -103,9 +125,17 @@ def open_storage(
     engine = _connect(url, engine_kwargs)
     try:
         with init_lock(engine):
-            return _create(url, engine_kwargs, heartbeat)
+            return _create(url, engine_kwargs, heartbeat, kind)
     finally:
         engine.dispose()
+
+
+def close(storage: optuna.storages.BaseStorage) -> None:
+    """Let go of a storage's connections: an RDB storage's pool, or the proxy client's channel."""
+    if isinstance(storage, optuna.storages.RDBStorage):
+        storage.engine.dispose()
+    elif isinstance(storage, optuna.storages.GrpcStorageProxy):
+        storage.close()
 
 
 def serialize_sqlite(engine: sqlalchemy.Engine) -> None:
@@ -136,9 +166,11 @@ def grace_period(heartbeat_interval: int) -> int:
     return 2 * heartbeat_interval + 10
 
 
-def _create(url: str, engine_kwargs: dict, heartbeat: dict) -> optuna.storages.RDBStorage:
+def _create(
+    url: str, engine_kwargs: dict, heartbeat: dict, kind: type[ResilientRDBStorage]
+) -> optuna.storages.RDBStorage:
     try:
-        return ResilientRDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+        return kind(url, engine_kwargs=engine_kwargs, **heartbeat)
     except (SQLAlchemyError, RuntimeError, ValueError) as exc:
         # RuntimeError: Optuna's schema-version check ("run optuna storage upgrade").
         raise StorageError(

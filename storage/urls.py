@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -57,3 +59,53 @@ def check_url(url: str) -> URL:
             f"e.g. {EXAMPLES}"
         )
     return parsed
+
+
+PROXY_SCHEME = "grpc"
+PROXY_DEFAULT_PORT = 13000  # Optuna's run_grpc_proxy_server default
+
+
+def is_proxy_url(url: str) -> bool:
+    """Whether `url` names a storage proxy (`grpc://HOST:PORT`) rather than a database."""
+    return url.strip().lower().startswith(f"{PROXY_SCHEME}://")
+
+
+def parse_proxy_url(url: str) -> tuple[str, int]:
+    """(host, port) of a `grpc://HOST[:PORT]` URL; StorageError naming the problem otherwise."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port or PROXY_DEFAULT_PORT
+    except ValueError:  # a port that is not a number, or out of range
+        port = None
+    if (
+        parts.scheme.lower() != PROXY_SCHEME
+        or not parts.hostname
+        or port is None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.username
+    ):
+        raise StorageError(
+            f"malformed proxy URL {mask_url(url)!r}; expected grpc://HOST:PORT, e.g. "
+            f"grpc://127.0.0.1:{PROXY_DEFAULT_PORT}"
+        )
+    return parts.hostname, port
+
+
+def check_storage_url(url: str) -> None:
+    """Check a URL that may name a database or a storage proxy; StorageError if it is bad."""
+    if is_proxy_url(url):
+        parse_proxy_url(url)
+    else:
+        check_url(url)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a server bound to `host` is reachable from this machine only (the dashboard's and
+    the proxy's warnings: neither authenticates nor encrypts)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

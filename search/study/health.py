@@ -17,6 +17,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from search.study.values import best_trial, figure, is_pareto
+from storage.proxy_client import is_proxy
 from storage.rdb import grace_period, open_storage
 from storage.urls import mask_url
 
@@ -25,7 +26,7 @@ STATES = ("COMPLETE", "PRUNED", "RUNNING", "FAIL", "WAITING")
 
 def status(
     study: optuna.Study,
-    storage: optuna.storages.RDBStorage,
+    storage: optuna.storages.BaseStorage,
     heartbeat: int,
     *,
     url: str | None = None,
@@ -38,7 +39,13 @@ def status(
     trials = study.get_trials(deepcopy=False)
     counts = {name: sum(t.state == TrialState[name] for t in trials) for name in STATES}
     threshold = grace_period(heartbeat)
-    now, beats = _heartbeats(storage, storage.get_study_id_from_name(study.study_name))
+    # Behind a storage proxy, the beats are in the database only the proxy reaches.
+    beats_known = not is_proxy(storage)
+    now, beats = (
+        _heartbeats(storage, storage.get_study_id_from_name(study.study_name))
+        if beats_known
+        else (None, {})
+    )
     running = []
     for trial in trials:
         if trial.state != TrialState.RUNNING:
@@ -59,6 +66,7 @@ def status(
     return {
         "study": study.study_name,
         "storage": mask_url(url if url is not None else storage.url),
+        "heartbeats_known": beats_known,
         "directions": [d.name.lower() for d in study.directions],
         "counts": counts,
         "finished": counts["COMPLETE"] + counts["PRUNED"],
@@ -119,14 +127,17 @@ def format_status(summary: dict[str, Any]) -> list[str]:
         + f"; {summary['finished']} finished (complete + pruned) of {summary['total']}",
     ]
     if summary["running"]:
+        clock = summary["database_time"]
         lines.append(
             f"running (heartbeat {summary['heartbeat_seconds']} s: stale after "
-            f"{summary['grace_period_seconds']} s without a beat; "
-            f"database clock {summary['database_time']}):"
+            f"{summary['grace_period_seconds']} s without a beat"
+            + (f"; database clock {clock}):" if clock else "):")
         )
     for run in summary["running"]:
         worker = run["worker"] or "worker unknown"
-        if run["last_heartbeat"] is None:
+        if not summary["heartbeats_known"]:
+            beat = "heartbeat checked by the proxy (the database URL shows its age)"
+        elif run["last_heartbeat"] is None:
             beat = "no heartbeat (run without heartbeats: never failed as stale)"
         else:
             age = run["heartbeat_age_seconds"]

@@ -6,7 +6,9 @@ A database outage stops the loop, not the worker: it waits for the server and ca
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
+import grpc
 import optuna
 import tensorflow as tf
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,9 +19,11 @@ from search.study.config import StudyConfig
 from search.study.objective import Diverged, Objective
 from search.study.progress import Progress
 from search.study.resume import FINISHED, count_finished
+from storage.proxy_client import heartbeat, is_proxy
 
-DB_WAIT_SECONDS = 120  # how long a worker waits for a database that went away
-_DB_ERRORS = (optuna.exceptions.StorageInternalError, SQLAlchemyError)
+DB_WAIT_SECONDS = 120  # how long a worker waits for a database (or proxy) that went away
+# grpc.RpcError: the storage proxy, or the database behind it, did not answer.
+_DB_ERRORS = (optuna.exceptions.StorageInternalError, SQLAlchemyError, grpc.RpcError)
 
 
 def search_stage(
@@ -64,6 +68,8 @@ def search_stage(
         monitor=config.task_spec.monitor,
     )
     objective = Objective(config, data, epoch_hook=progress.on_epoch)
+    if is_proxy(storage):
+        objective = _beating(objective, storage, config.heartbeat)
     stop_at_target = optuna.study.MaxTrialsCallback(config.n_trials, states=FINISHED)
     share = _StopAfter(max_trials)
     try:
@@ -100,6 +106,19 @@ def search_stage(
         progress.close()
     left = _seconds_left(deadline)
     return share.reached and count_finished(study) < config.n_trials and (left is None or left > 0)
+
+
+def _beating(
+    objective: Objective, storage: optuna.storages.BaseStorage, interval: int
+) -> Callable[[optuna.trial.Trial], float | tuple[float, int]]:
+    """The objective, beating through the storage proxy while it runs: Optuna's gRPC client has
+    no heartbeat of its own, and the proxy fails trials that stop beating."""
+
+    def run(trial: optuna.trial.Trial) -> float | tuple[float, int]:
+        with heartbeat(storage, trial._trial_id, interval):
+            return objective(trial)
+
+    return run
 
 
 class _StopAfter:

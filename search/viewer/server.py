@@ -16,7 +16,6 @@ Hence the default host 127.0.0.1 and a warning for anything else.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -29,7 +28,7 @@ import optuna_dashboard
 
 from storage.rdb import open_storage
 from storage.readonly import open_read_only, require_existing_database
-from storage.urls import check_url
+from storage.urls import check_url, is_loopback, is_proxy_url
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -99,8 +98,14 @@ def read_only_role_advice(url: str) -> str:
     )
 
 
-def open_dashboard_storage(url: str, *, read_only: bool) -> optuna.storages.RDBStorage:
-    """The study storage; never creates a database, read-only where asked."""
+def open_dashboard_storage(url: str, *, read_only: bool) -> optuna.storages.BaseStorage:
+    """The study storage; never creates a database, read-only where asked.
+
+    Through a storage proxy (grpc://) only the app's own guard keeps a read-only dashboard from
+    writing: Optuna's proxy client has no read-only mode.
+    """
+    if is_proxy_url(url):
+        return open_storage(url)
     if read_only:
         return open_read_only(url)
     require_existing_database(url)  # open_storage would create a missing SQLite file
@@ -129,15 +134,6 @@ def serve(app: WSGIApp, host: str, port: int) -> WSGIServer:
     return make_server(host, port, app, server_class=_ThreadedWSGIServer)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def startup_warnings(host: str, port: int, url: str, *, read_only: bool) -> list[str]:
     """What the user must know before the server answers anyone."""
     lines = []
@@ -147,7 +143,12 @@ def startup_warnings(host: str, port: int, url: str, *, read_only: bool) -> list
             "can read every study in this storage"
             + ("" if read_only else " and delete studies, notes and artifacts (see --read-only)")
         )
-    if read_only and check_url(url).get_backend_name() != "sqlite":
+    if read_only and is_proxy_url(url):
+        lines.append(
+            "read-only: this dashboard refuses every change, but the storage proxy itself "
+            "accepts writes from anyone who reaches it"
+        )
+    elif read_only and check_url(url).get_backend_name() != "sqlite":
         lines.append(read_only_role_advice(url))
     return lines
 

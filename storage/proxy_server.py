@@ -1,0 +1,116 @@
+"""The proxy's side: Optuna's gRPC storage proxy in front of one study database, with the
+heartbeat rule Optuna's proxy leaves out.
+
+Many workers talk to one proxy process (`python -m search.proxy`), which alone holds database
+connections (a pool of at most 15, whatever the number of workers) and caches finished trials.
+Optuna's gRPC client has no heartbeat, so a worker beats by setting the trial system attribute
+`BEAT_KEY` (storage.proxy_client); `ProxyBackend` records each such call as Optuna's own
+heartbeat, on the database's clock, instead of storing it. A `Reaper` thread then does for every
+study what a worker with heartbeats does at each trial's start: Optuna's `fail_stale_trials`,
+whose retry callback queues the silent trial's configuration again. A dead worker machine's
+trial is thus failed within grace period + reap interval of its last beat, with nobody else
+having to start a trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import optuna
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage.proxy_client import BEAT_KEY
+from storage.rdb import ResilientRDBStorage, grace_period, open_storage
+
+REAP_SECONDS = 5.0  # how often the proxy looks for silent trials
+DEFAULT_THREADS = 10  # Optuna's own default for the proxy's thread pool
+_log = logging.getLogger(__name__)
+
+
+class ProxyBackend(ResilientRDBStorage):
+    """The RDB storage behind the proxy: a worker's beat becomes a heartbeat record."""
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if key == BEAT_KEY:
+            self.record_heartbeat(trial_id)
+            return
+        super().set_trial_system_attr(trial_id, key, value)
+
+
+class Reaper(threading.Thread):
+    """Every `every` seconds, fail the silent running trials of every study and retry them."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, every: float = REAP_SECONDS) -> None:
+        super().__init__(name="proxy-reaper", daemon=True)
+        self.storage, self.every = storage, every
+        self._studies: dict[str, optuna.Study] = {}
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.reap_once()
+            except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+                # The database is away: look again at the next round.
+                _log.warning("stale-trial check skipped (%s)", type(exc).__name__)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def reap_once(self) -> None:
+        """One round over every study in the storage."""
+        with warnings.catch_warnings():
+            # fail_stale_trials is "experimental" in Optuna's terms.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            for frozen in self.storage.get_all_studies():
+                study = self._studies.get(frozen.study_name)
+                if study is None:
+                    study = optuna.load_study(
+                        study_name=frozen.study_name,
+                        storage=self.storage,
+                        sampler=optuna.samplers.RandomSampler(),  # never samples; cheap to make
+                    )
+                    self._studies[frozen.study_name] = study
+                optuna.storages.fail_stale_trials(study)
+
+
+def open_backend(url: str, heartbeat: int) -> optuna.storages.BaseStorage:
+    """The database behind the proxy, with Optuna's caching layer (its proxy documentation asks
+    for it: a bare RDBStorage reads every trial on every request)."""
+    return optuna.storages.get_storage(
+        open_storage(url, heartbeat_interval=heartbeat, kind=ProxyBackend)
+    )
+
+
+def serve(
+    storage: optuna.storages.BaseStorage,
+    *,
+    host: str,
+    port: int,
+    threads: int = DEFAULT_THREADS,
+    reap_every: float = REAP_SECONDS,
+) -> None:
+    """Serve `storage` (from `open_backend`) on host:port until interrupted; reap meanwhile."""
+    reaper = Reaper(storage, reap_every)
+    reaper.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.run_grpc_proxy_server(
+                storage,
+                host=host,
+                port=port,
+                thread_pool=ThreadPoolExecutor(max_workers=threads),
+            )
+    finally:
+        reaper.stop()
+
+
+def failure_bound(heartbeat: int, reap_every: float = REAP_SECONDS) -> float:
+    """At most this many seconds from a worker's death to its trial failed and retried: its last
+    beat is at most as old as its death, stale a grace period after it, seen within one round."""
+    return grace_period(heartbeat) + reap_every
