@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib.util
 import sys
 from collections.abc import Sequence
 
@@ -202,10 +203,21 @@ def resolve_config(args: argparse.Namespace) -> StudyConfig:
         raise UsageError(str(exc)) from None
 
 
+def require_tensorflow() -> None:
+    """UsageError naming the install when TensorFlow is missing: it comes with an extra (`cpu`,
+    in `dev`, or `gpu`), so a bare `pip install -e .` has none. Found without importing it."""
+    if importlib.util.find_spec("tensorflow") is None:
+        raise UsageError(
+            "TensorFlow is not installed; install the project with an extra: "
+            "pip install -e '.[cpu]' (or '.[gpu]' on a machine with NVIDIA GPUs)"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     storage = args.storage or default_storage()
     try:
+        require_tensorflow()
         return run(resolve_config(args))
     except USER_ERRORS as exc:
         print(f"{PROG}: error: {mask_secrets(str(exc), storage)}", file=sys.stderr)

@@ -266,3 +266,17 @@ def test_run_refuses_to_mix_a_study_of_the_older_search_space(made_study, data_d
     code = main([*argv, "--data-dir", str(data_dir), "--n-trials", "4", *FAST])
     _assert_one_line_error(capsys, code, "search space version 1", "--study-name fashion-v2")
     assert _digest(made_study) == before, "nothing is added to the old study"
+
+
+def test_run_without_tensorflow_names_the_install_in_one_line(data_dir, capsys, monkeypatch):
+    # TensorFlow comes with an extra ('cpu' or 'gpu'): a bare `pip install -e .` has none.
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorflow" else real(name, *a),
+    )
+    code = main(["--study", "fashion", "--data-dir", str(data_dir), *FAST])
+    _assert_one_line_error(capsys, code, "TensorFlow is not installed", ".[cpu]", ".[gpu]")

@@ -21,7 +21,9 @@ from optuna.trial import TrialState
 
 from search.errors import USER_ERRORS
 from search.study.config import StudyConfig
+from search.study.devices import assign, describe, visible_gpus, worker_environment
 from search.study.session import PROG, open_everything
+from storage.rdb import retry_callback
 from storage.urls import mask_secrets
 
 RECYCLE = 75  # exit status of a worker process that ran its share of trials
@@ -37,12 +39,17 @@ def _limit_threads(n_workers: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
-def _worker_main(config: StudyConfig, index: int, run_start: tuple[float, int]) -> None:
+def _worker_main(
+    config: StudyConfig, index: int, run_start: tuple[float, int], device: str | None = None
+) -> None:
     """Entry point of one worker process (spawned: a fresh interpreter).
 
-    Exits with RECYCLE after config.trials_per_process trials, so that its parent starts a
-    fresh process in its place; 2 with one line on stderr for an error the user can act on.
+    `device` is its GPU (search/study/devices.py), None on a machine without one. Exits with
+    RECYCLE after config.trials_per_process trials, so that its parent starts a fresh process
+    in its place; 2 with one line on stderr for an error the user can act on.
     """
+    # First, before TensorFlow is imported: it reads its device and memory growth only then.
+    os.environ.update(worker_environment(device))
     # Imported here, in the spawned process: the loop loads TensorFlow, which the parent
     # process (that only supervises) never needs while the search runs.
     from search.study.loop import search_stage
@@ -92,10 +99,16 @@ def run_workers(
     and stops. A SIGINT sent to this process alone is passed on to the workers.
     """
     context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
+    devices = assign(visible_gpus(), config.workers)  # a replaced worker keeps its slot's GPU
+    gpu_line = describe(devices)
+    if gpu_line is not None:
+        print(gpu_line, flush=True)
 
     def start(index: int) -> multiprocessing.process.BaseProcess:
         process = context.Process(
-            target=_worker_main, args=(config, index, run_start), name=f"search-worker-{index}"
+            target=_worker_main,
+            args=(config, index, run_start, devices[index]),
+            name=f"search-worker-{index}",
         )
         process.start()
         return process
@@ -172,10 +185,9 @@ def fail_trials_of(
         except optuna.exceptions.UpdateFinishedTrialError:
             # The heartbeat rule of another worker failed (and retried) it a moment earlier.
             continue
-    retry = storage.get_heartbeat_stale_trial_callback()
+    retry = retry_callback(storage)
     for trial in lost:
-        if retry is not None:
-            retry(study, copy.deepcopy(storage.get_trial(trial._trial_id)))
+        retry(study, copy.deepcopy(storage.get_trial(trial._trial_id)))
     return [trial.number for trial in lost]
 
 
