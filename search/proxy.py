@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=positive_int,
         default=DEFAULT_THREADS,
-        help=f"threads answering the workers (each may hold a database connection); "
+        help=f"threads answering the workers (each holds a database connection); "
         f"default {DEFAULT_THREADS}",
     )
     return parser
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("--storage of the proxy must name a database, not another proxy")
         check_url(url)
         _check_free(args.host, args.port)
-        storage = open_backend(url, args.heartbeat)
+        storage = open_backend(url, args.heartbeat, args.threads)
     except USER_ERRORS as exc:
         print(f"{PROG}: error: {mask_secrets(str(exc), url)}", file=sys.stderr)
         return 2

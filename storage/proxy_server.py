@@ -2,7 +2,8 @@
 heartbeat rule Optuna's proxy leaves out.
 
 Many workers talk to one proxy process (`python -m search.proxy`), which alone holds database
-connections (a pool of at most 15, whatever the number of workers) and caches finished trials.
+connections (one per answering thread, whatever the number of workers) and caches finished
+trials.
 Optuna's gRPC client has no heartbeat, so a worker beats by setting the trial system attribute
 `BEAT_KEY` (storage.proxy_client); `ProxyBackend` records each such call as Optuna's own
 heartbeat, on the database's clock, instead of storing it. A `Reaper` thread then does for every
@@ -78,11 +79,14 @@ class Reaper(threading.Thread):
                 optuna.storages.fail_stale_trials(study)
 
 
-def open_backend(url: str, heartbeat: int) -> optuna.storages.BaseStorage:
+def open_backend(
+    url: str, heartbeat: int, threads: int = DEFAULT_THREADS
+) -> optuna.storages.BaseStorage:
     """The database behind the proxy, with Optuna's caching layer (its proxy documentation asks
-    for it: a bare RDBStorage reads every trial on every request)."""
+    for it: a bare RDBStorage reads every trial on every request) and a connection kept open for
+    each answering thread and the reaper."""
     return optuna.storages.get_storage(
-        open_storage(url, heartbeat_interval=heartbeat, kind=ProxyBackend)
+        open_storage(url, heartbeat_interval=heartbeat, kind=ProxyBackend, pool_size=threads + 1)
     )
 
 

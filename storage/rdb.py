@@ -91,6 +91,7 @@ def open_storage(
     heartbeat_interval: int | None = None,
     max_retry: int = MAX_RETRY,
     kind: type[ResilientRDBStorage] = ResilientRDBStorage,
+    pool_size: int | None = None,
 ) -> optuna.storages.BaseStorage:
     """An Optuna storage for `url`, or StorageError with one actionable line.
 
@@ -100,6 +101,9 @@ def open_storage(
     Optuna's RetryHeartbeatStaleTrialCallback. Without it, no heartbeat is kept (read-only
     tools, tests). A `grpc://HOST:PORT` URL gives Optuna's client of the storage proxy
     (`search.proxy`); there the worker loop beats and the proxy fails silent trials.
+    `pool_size`: connections a server database's pool keeps open (SQLAlchemy's default, 5,
+    suits one worker; a proxy answering from many threads needs one each, or it would open and
+    close a connection for most requests).
     """
     if is_proxy_url(url):
         return open_proxy(url)
@@ -118,10 +122,12 @@ def open_storage(
         return storage
     # Both drivers (psycopg, pymysql) take connect_timeout: an unreachable server fails in
     # seconds rather than minutes. pool_pre_ping replaces connections a server restart broke.
-    engine_kwargs = {
+    engine_kwargs: dict = {
         "pool_pre_ping": True,
         "connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     }
+    if pool_size is not None:
+        engine_kwargs["pool_size"] = pool_size
     engine = _connect(url, engine_kwargs)
     try:
         with init_lock(engine):

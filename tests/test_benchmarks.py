@@ -69,7 +69,7 @@ def test_bench_storage_quick_measures_every_backend_and_worker_count():
     assert "ask p50/p99 ms" in result.stdout, "the table names its units"
     latency = r"\d+\.\d / \d+\.\d"
     unreachable = []
-    for backend in ("sqlite", "postgresql", "mysql"):
+    for backend in ("sqlite", "postgresql", "mysql", "proxy"):
         for workers, trials in (("1", 20), ("8", 160)):
             row = _table_row(result.stdout, backend, workers)
             assert row is not None, f"no row for {backend} x {workers} in:\n{result.stdout}"
@@ -77,10 +77,14 @@ def test_bench_storage_quick_measures_every_backend_and_worker_count():
                 unreachable.append(backend)
                 continue
             cells = [c.strip() for c in row.strip().strip("|").split("|")]
-            told, startup, wall, rate, *latencies, errors, check = cells[2:]
+            told, startup, wall, rate, stale, *latencies, errors, refused, peak, check = cells[2:]
             assert told == f"{trials}/{trials}", f"{workers} x 20 trials not all told: {row}"
             assert float(wall) > 0 and float(rate) > 0 and float(startup) >= 0, row
+            # Behind the proxy the proxy checks for stale trials, not each worker.
+            assert stale == "-" if backend == "proxy" else re.fullmatch(latency, stale), row
             assert all(re.fullmatch(latency, cell) for cell in latencies), row
+            assert refused == "0", f"no connection refused at {workers} workers: {row}"
+            assert peak == "-" if backend == "sqlite" else int(peak) >= 1, row
             assert errors.isdigit() and check == "PASS", f"trial numbers not checked: {row}"
     if unreachable:
         reasons = [line for line in result.stdout.splitlines() if ": skipped: " in line]

@@ -259,7 +259,7 @@ def test_proxy_command_refuses_bad_input_in_one_line(tmp_path, capsys):
 def test_proxy_command_warns_off_loopback_and_masks_the_password(tmp_path, capsys, monkeypatch):
     served = {}
     monkeypatch.setattr(search.proxy, "serve", lambda storage, **where: served.update(where))
-    monkeypatch.setattr(search.proxy, "open_backend", lambda url, heartbeat: object())
+    monkeypatch.setattr(search.proxy, "open_backend", lambda url, heartbeat, threads: object())
     code = search.proxy.main(
         ["--storage", "postgresql+psycopg://u:pw-secret@127.0.0.1/x", "--host", "0.0.0.0"]
         + ["--port", str(_free_port())]
