@@ -53,6 +53,7 @@ BACKENDS = ("sqlite", "postgresql", "mysql", "proxy")
 SERVER_OF = {"postgresql": "postgresql", "mysql": "mysql", "proxy": "postgresql"}
 # What a server answers when its connection limit is reached (PostgreSQL, MySQL/MariaDB).
 REFUSED = ("too many clients", "too many connections", "remaining connection slots")
+REFUSED_MARK = "refused (connection limit): "
 # The servers of tests/conftest.py; the database named here is only used to create and drop
 # the benchmark's own databases.
 ADMIN_URLS = {
@@ -112,7 +113,10 @@ def _error_kind(phase: str, exc: BaseException, url: str) -> str:
     if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None:
         exc = exc.__cause__
         name = f"StorageInternalError from {type(exc).__name__}"
-    return f"{phase}: {name}: {first_line(exc, url)[:160]}"
+    message = first_line(exc, url)
+    # Told on the whole message: the shortened one may have lost the server's words.
+    refused = REFUSED_MARK if any(text in message.lower() for text in REFUSED) else ""
+    return f"{refused}{phase}: {name}: {message[:160]}"
 
 
 def _timed(record: dict, phase: str, call, *args, **kwargs):
@@ -336,7 +340,7 @@ def _run_workers(job: Job, n_workers: int, args: argparse.Namespace, row: Row) -
 
 
 def _is_refusal(kind: str) -> bool:
-    return any(text in kind.lower() for text in REFUSED)
+    return kind.startswith(REFUSED_MARK)
 
 
 @contextlib.contextmanager
