@@ -272,9 +272,11 @@ def test_proxy_command_warns_off_loopback_and_masks_the_password(tmp_path, capsy
 
 def test_commands_through_a_proxy(sqlite_proxy, tmp_path, capsys):
     database, proxy = sqlite_proxy
+    optuna.load_study(study_name="fashion-status", storage=database).ask()  # one running
     assert status_main(["--study", "fashion-status", "--storage", proxy]) == 0
     out = capsys.readouterr().out
     assert "2 complete" in out and "best: trial 1, value 0.9" in out
+    assert "trial 2: worker unknown" in out and "heartbeat checked by the proxy" in out
     # Reaping is the proxy's job; the report needs the database's own tables.
     code = status_main(["--study", "fashion-status", "--storage", proxy, "--reap"])
     _one_line_error(capsys, code, "--reap", "database URL")
