@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -47,18 +48,20 @@ def _make_study(db: Path, data_dir: Path) -> Path:
     return db
 
 
-@pytest.fixture
-def made_study(tmp_path, data_dir) -> Path:
-    return _make_study(tmp_path / "s.db", data_dir)
-
-
 @pytest.fixture(scope="module")
 def kept_study(tmp_path_factory, shared_data_dir) -> Path:
     """A study that tests of bad input must leave byte-for-byte as it is."""
     return _make_study(tmp_path_factory.mktemp("kept") / "s.db", shared_data_dir)
 
 
-def test_run_stores_the_study_with_its_records(made_study, data_dir):
+@pytest.fixture
+def made_study(tmp_path, kept_study) -> Path:
+    """A copy of the module's study (made once from `shared_data_dir`) for this test to change:
+    each search.run with its worker process costs about 20 s here."""
+    return Path(shutil.copyfile(kept_study, tmp_path / "s.db"))
+
+
+def test_run_stores_the_study_with_its_records(made_study, shared_data_dir):
     study = _study(made_study)
     assert _finished(study) == 2
     for trial in study.trials:
@@ -70,17 +73,17 @@ def test_run_stores_the_study_with_its_records(made_study, data_dir):
     assert "storage" not in attrs["config"], "the URL may hold a password"
     assert "keras" in attrs["versions"] and "optuna" in attrs["versions"]
     assert attrs["git_revision"]
-    assert attrs["data_source"] == str(data_dir.resolve())
+    assert attrs["data_source"] == str(shared_data_dir.resolve())
 
 
-def test_run_resumes_until_the_study_wide_target(made_study, data_dir, capsys):
+def test_run_resumes_until_the_study_wide_target(made_study, shared_data_dir, capsys):
     argv = [
         "--study",
         "fashion",
         "--storage",
         f"sqlite:///{made_study}",
         "--data-dir",
-        str(data_dir),
+        str(shared_data_dir),
         *FAST,
     ]
     assert main([*argv, "--n-trials", "3"]) == 0
@@ -91,14 +94,14 @@ def test_run_resumes_until_the_study_wide_target(made_study, data_dir, capsys):
     assert len(_study(made_study).trials) == 3, "a reached target starts no trial"
 
 
-def test_run_resumed_study_does_not_replay_the_first_draws(made_study, data_dir):
+def test_run_resumed_study_does_not_replay_the_first_draws(made_study, shared_data_dir):
     argv = [
         "--study",
         "fashion",
         "--storage",
         f"sqlite:///{made_study}",
         "--data-dir",
-        str(data_dir),
+        str(shared_data_dir),
         "--sampler",
         "random",
         *FAST,
@@ -238,7 +241,7 @@ def test_run_corrupt_data_names_the_file_and_creates_no_database(tmp_path, data_
     assert not db.exists(), "bad input creates no database"
 
 
-def test_run_refuses_a_study_made_for_another_dataset(made_study, data_dir, capsys):
+def test_run_refuses_a_study_made_for_another_dataset(made_study, shared_data_dir, capsys):
     before = _finished(_study(made_study))
     code = main(
         [
@@ -249,7 +252,7 @@ def test_run_refuses_a_study_made_for_another_dataset(made_study, data_dir, caps
             "--storage",
             f"sqlite:///{made_study}",
             "--data-dir",
-            str(data_dir),
+            str(shared_data_dir),
             *FAST,
         ]
     )
@@ -257,13 +260,13 @@ def test_run_refuses_a_study_made_for_another_dataset(made_study, data_dir, caps
     assert _finished(_study(made_study)) == before
 
 
-def test_run_refuses_to_mix_a_study_of_the_older_search_space(made_study, data_dir, capsys):
+def test_run_refuses_to_mix_a_study_of_the_older_search_space(made_study, shared_data_dir, capsys):
     study = _study(made_study)
     old = {k: v for k, v in study.user_attrs["config"].items() if k != "space_version"}
     study.set_user_attr("config", old)  # as a version-1 study recorded it: no version
     before = _digest(made_study)
     argv = ["--study", "fashion", "--storage", f"sqlite:///{made_study}"]
-    code = main([*argv, "--data-dir", str(data_dir), "--n-trials", "4", *FAST])
+    code = main([*argv, "--data-dir", str(shared_data_dir), "--n-trials", "4", *FAST])
     _assert_one_line_error(capsys, code, "search space version 1", "--study-name fashion-v2")
     assert _digest(made_study) == before, "nothing is added to the old study"
 
