@@ -153,7 +153,7 @@ def test_bench_search_quick_compares_all_four_methods_and_draws_them(tmp_path: P
         row = _table_row(result.stdout, method, "1")
         assert row is not None, f"no summary row for {method} in:\n{result.stdout}"
         best = row.split("|")[3].strip()
-        assert re.fullmatch(r"0\.\d{4}", best), f"{method} finished no trial in 20 s: {row}"
+        assert re.fullmatch(r"0\.\d{4}", best), f"{method} finished no trial in 30 s: {row}"
     assert "trials per hour, service vs TPE without pruning" in result.stdout
     assert png.stat().st_size > 1000, "the best-so-far plot was drawn"
 
