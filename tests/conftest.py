@@ -29,6 +29,16 @@ def missing(what: str) -> None:
     pytest.skip(f"missing: {what}")
 
 
+def assert_one_line_error(capsys, code: int, *needles: str) -> str:
+    """A command's refusal: exit status 2 and one line on stderr holding every needle."""
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1, f"one line, got: {err!r}"
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
 @pytest.fixture
 def _real_fashion() -> None:
     if not (REAL_FASHION / "train-images-idx3-ubyte.gz").is_file():

@@ -31,7 +31,7 @@ from storage.proxy_client import BEAT_KEY, heartbeat, open_proxy
 from storage.proxy_server import ProxyBackend, Reaper, failure_bound, open_backend
 from storage.rdb import open_storage
 from storage.urls import parse_proxy_url
-from tests.conftest import ROOT, clean_env, run_cli, write_dataset
+from tests.conftest import ROOT, assert_one_line_error, clean_env, run_cli, write_dataset
 
 X = FloatDistribution(0.0, 1.0)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -230,15 +230,6 @@ def test_failure_bound_is_grace_period_plus_one_reap_round():
 # --- the command and every command through a proxy -----------------------------------------------
 
 
-def _one_line_error(capsys, code: int, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1, f"one line, got: {err!r}"
-    for needle in needles:
-        assert needle in err, err
-    return err
-
-
 def test_proxy_command_refuses_bad_input_in_one_line(tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'p.db'}"
     cases = [
@@ -247,13 +238,14 @@ def test_proxy_command_refuses_bad_input_in_one_line(tmp_path, capsys):
         (["--storage", "postgresql+psycopg://alice:s3cret@127.0.0.1:1/x"], "cannot reach"),
     ]
     for argv, needle in cases:
-        err = _one_line_error(capsys, search.proxy.main(argv), needle)
+        err = assert_one_line_error(capsys, search.proxy.main(argv), needle)
         assert "s3cret" not in err
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        _one_line_error(capsys, search.proxy.main(["--storage", db, "--port", port]), "--port")
+        code = search.proxy.main(["--storage", db, "--port", port])
+        assert_one_line_error(capsys, code, "--port")
 
 
 def test_proxy_command_warns_off_loopback_and_masks_the_password(tmp_path, capsys, monkeypatch):
@@ -279,7 +271,7 @@ def test_commands_through_a_proxy(sqlite_proxy, tmp_path, capsys):
     assert "trial 2: worker unknown" in out and "heartbeat checked by the proxy" in out
     # Reaping is the proxy's job; the report needs the database's own tables.
     code = status_main(["--study", "fashion-status", "--storage", proxy, "--reap"])
-    _one_line_error(capsys, code, "--reap", "database URL")
+    assert_one_line_error(capsys, code, "--reap", "database URL")
     report = subprocess.run(
         [sys.executable, "-m", "search.report", "--study", "fashion-status", "--storage", proxy],
         cwd=tmp_path,

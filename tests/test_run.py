@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.run import build_parser, main
-from tests.conftest import write_idx
+from tests.conftest import assert_one_line_error, write_idx
 
 FAST = ["--max-epochs", "1", "--no-retrain", "--seed", "1"]
 
@@ -131,15 +131,6 @@ def test_run_help_documents_every_flag():
         assert flag in text
 
 
-def _assert_one_line_error(capsys, code: int, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1, f"one line, got: {err!r}"
-    for needle in needles:
-        assert needle in err, err
-    return err
-
-
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
@@ -163,7 +154,7 @@ def test_run_rejects_nonsense_flags_in_one_line(kept_study, shared_data_dir, cap
         code = main(argv)
     except SystemExit as exit_:  # argparse's own errors exit from parse_args
         code = exit_.code
-    _assert_one_line_error(capsys, code, needle)
+    assert_one_line_error(capsys, code, needle)
     assert _digest(kept_study) == before, "the stored study is untouched"
 
 
@@ -179,7 +170,7 @@ def test_run_rejects_nonsense_flags_in_one_line(kept_study, shared_data_dir, cap
 )
 def test_run_rejects_bad_storage_urls_in_one_line(data_dir, capsys, url, needle):
     code = main(["--study", "fashion", "--storage", url, "--data-dir", str(data_dir), *FAST])
-    _assert_one_line_error(capsys, code, needle)
+    assert_one_line_error(capsys, code, needle)
 
 
 def test_run_refuses_a_file_that_is_not_a_database(tmp_path, data_dir, capsys):
@@ -196,21 +187,21 @@ def test_run_refuses_a_file_that_is_not_a_database(tmp_path, data_dir, capsys):
             *FAST,
         ]
     )
-    _assert_one_line_error(capsys, code, "not a SQLite database")
+    assert_one_line_error(capsys, code, "not a SQLite database")
     assert notes.read_text() == "my notes, not a database\n"
 
 
 def test_run_unreachable_server_fails_fast_without_printing_the_password(data_dir, capsys):
     url = "postgresql+psycopg://alice:s3cr3t-pw@127.0.0.1:1/test"  # nothing listens on port 1
     code = main(["--study", "fashion", "--storage", url, "--data-dir", str(data_dir), *FAST])
-    err = _assert_one_line_error(capsys, code, "cannot reach database", "alice:***@")
+    err = assert_one_line_error(capsys, code, "cannot reach database", "alice:***@")
     assert "s3cr3t-pw" not in err
 
 
 def test_run_malformed_url_with_password_is_masked(data_dir, capsys):
     url = "postgresql+psycopg://bob:hunter2@127.0.0.1:notaport/test"
     code = main(["--study", "fashion", "--storage", url, "--data-dir", str(data_dir), *FAST])
-    err = _assert_one_line_error(capsys, code)
+    err = assert_one_line_error(capsys, code)
     assert "hunter2" not in err
 
 
@@ -227,7 +218,7 @@ def test_run_missing_data_leaves_the_study_untouched(made_study, tmp_path, capsy
             *FAST,
         ]
     )
-    _assert_one_line_error(capsys, code, "does not exist", "--data-dir")
+    assert_one_line_error(capsys, code, "does not exist", "--data-dir")
     assert _digest(made_study) == before
 
 
@@ -237,7 +228,7 @@ def test_run_corrupt_data_names_the_file_and_creates_no_database(tmp_path, data_
     code = main(
         ["--study", "fashion", "--storage", f"sqlite:///{db}", "--data-dir", str(data_dir), *FAST]
     )
-    _assert_one_line_error(capsys, code, "train-images-idx3-ubyte", "corrupt")
+    assert_one_line_error(capsys, code, "train-images-idx3-ubyte", "corrupt")
     assert not db.exists(), "bad input creates no database"
 
 
@@ -256,7 +247,7 @@ def test_run_refuses_a_study_made_for_another_dataset(made_study, shared_data_di
             *FAST,
         ]
     )
-    _assert_one_line_error(capsys, code, "searches 'fashion', not 'mnist'")
+    assert_one_line_error(capsys, code, "searches 'fashion', not 'mnist'")
     assert _finished(_study(made_study)) == before
 
 
@@ -267,7 +258,7 @@ def test_run_refuses_to_mix_a_study_of_the_older_search_space(made_study, shared
     before = _digest(made_study)
     argv = ["--study", "fashion", "--storage", f"sqlite:///{made_study}"]
     code = main([*argv, "--data-dir", str(shared_data_dir), "--n-trials", "4", *FAST])
-    _assert_one_line_error(capsys, code, "search space version 1", "--study-name fashion-v2")
+    assert_one_line_error(capsys, code, "search space version 1", "--study-name fashion-v2")
     assert _digest(made_study) == before, "nothing is added to the old study"
 
 
@@ -282,4 +273,4 @@ def test_run_without_tensorflow_names_the_install_in_one_line(data_dir, capsys, 
         lambda name, *a: None if name == "tensorflow" else real(name, *a),
     )
     code = main(["--study", "fashion", "--data-dir", str(data_dir), *FAST])
-    _assert_one_line_error(capsys, code, "TensorFlow is not installed", ".[cpu]", ".[gpu]")
+    assert_one_line_error(capsys, code, "TensorFlow is not installed", ".[cpu]", ".[gpu]")
