@@ -425,3 +425,21 @@ def test_proxy_client_threads_share_nothing(sqlite_proxy):
     for thread in threads:
         thread.join()
     assert sorted(numbers) == list(range(2, 42)), "40 asks, 40 distinct numbers after the 2"
+
+
+def test_a_killed_local_worker_is_failed_and_retried_through_the_proxy(sqlite_proxy):
+    """What search.run does at once for its own worker process killed by a signal, here through
+    the proxy's client (which has no heartbeat callback of its own)."""
+    from search.study.supervisor import fail_trials_of
+
+    _, proxy = sqlite_proxy
+    client = open_proxy(proxy)
+    study = optuna.load_study(study_name="fashion-status", storage=client)
+    trial = study.ask({"x": X})
+    trial.set_user_attr("worker", f"{socket.gethostname()}:4242")
+    assert fail_trials_of(study, client, 4242) == [trial.number]
+    trials = study.get_trials(deepcopy=False)
+    assert trials[trial.number].state == TrialState.FAIL
+    retries = [t for t in trials if t.state == TrialState.WAITING]
+    assert len(retries) == 1 and retries[0].user_attrs["retry_of"] == trial.number
+    client.close()
