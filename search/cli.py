@@ -3,7 +3,7 @@
 `search.run`, `search.status`, `search.dashboard`, `search.report` and `search.proxy` build their
 flags on `Parser`. A number type only one command uses (a seed) stays in that command's module,
 built on `whole_number` so every "not a whole number" error reads the same; the two servers
-(dashboard, proxy) share the port type.
+(dashboard, proxy) share the port type, status and the proxy the heartbeat's seconds.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ def positive_int(text: str, *, unit: str = "") -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be a positive whole number{unit}")
     return value
+
+
+def seconds(text: str) -> int:
+    """`text` as a positive whole number of seconds: the servers' and status's --heartbeat."""
+    return positive_int(text, unit=" of seconds")
 
 
 def tcp_port(text: str) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import optuna
 
-from search.cli import Parser, positive_int, tcp_port
+from search.cli import Parser, positive_int, seconds, tcp_port
 from search.errors import USER_ERRORS, UsageError
 from search.study.config import DEFAULT_HEARTBEAT, default_storage
 from storage.proxy_server import DEFAULT_THREADS, REAP_SECONDS, failure_bound, open_backend, serve
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--port", type=tcp_port, default=PROXY_DEFAULT_PORT, help=f"default {PROXY_DEFAULT_PORT}")
     flag(
         "--heartbeat",
-        type=lambda text: positive_int(text, unit=" of seconds"),
+        type=seconds,
         default=DEFAULT_HEARTBEAT,
         metavar="SECONDS",
         help="the workers' --heartbeat: a running trial silent for 2 x SECONDS + 10 s is failed "

@@ -22,7 +22,7 @@ from typing import Any
 import optuna
 from sqlalchemy.exc import SQLAlchemyError
 
-from search.cli import Parser, positive_int
+from search.cli import Parser, seconds
 from search.errors import USER_ERRORS, UsageError
 from search.study.config import DEFAULT_HEARTBEAT, default_storage
 from search.study.health import format_status, reap, status
@@ -31,10 +31,6 @@ from storage.readonly import find_study_id, open_read_only
 from storage.urls import is_proxy_url, mask_secrets, mask_url
 
 PROG = "search.status"
-
-
-def _seconds(text: str) -> int:
-    return positive_int(text, unit=" of seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_storage_flag()
     flag(
         "--heartbeat",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_HEARTBEAT,
         metavar="SECONDS",
         help="the workers' heartbeat interval; a trial is stale after 2 x SECONDS + 10 s "
