@@ -8,6 +8,7 @@ unchanged note is not rewritten.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def publish(
     folder = Path(artifact_dir)
     folder.mkdir(parents=True, exist_ok=True)  # FileSystemArtifactStore writes into it as is
     store = optuna.artifacts.FileSystemArtifactStore(folder)
-    attached = attach_learning_curves(study, storage, store, folder / "curves" / study.study_name)
+    attached = attach_learning_curves(study, storage, store)
     write_study_note(study, storage, report)
     return attached
 
@@ -47,19 +48,23 @@ def attach_learning_curves(
     study: optuna.Study,
     storage: optuna.storages.BaseStorage,
     store: optuna.artifacts.FileSystemArtifactStore,
-    folder: Path,
     n_best: int = N_CURVES,
 ) -> list[str]:
-    """A curve PNG for each of the n_best complete trials lacking one; the new artifact ids."""
+    """A curve PNG for each of the n_best complete trials lacking one; the new artifact ids.
+
+    Each PNG is drawn in a private scratch folder and copied into the store: two runs of
+    same-named studies (in two databases) sharing one artifact folder never draw over each
+    other's file, and no stray copy is left beside the store.
+    """
     attached = []
     for trial in select(study, n_best):
         filename = CURVE_NAME.format(number=trial.number)
         linked = trial_artifacts(storage, study.study_name, trial.number)
         if not epoch_figures(trial) or any(m.get("filename") == filename for m in linked):
             continue
-        folder.mkdir(parents=True, exist_ok=True)
-        path = plot_trial_curve(trial, folder / filename, task=study_task(study))
-        attached.append(attach_artifact(store, storage, study.study_name, path, trial))
+        with tempfile.TemporaryDirectory(prefix="curve_") as scratch:
+            path = plot_trial_curve(trial, Path(scratch) / filename, task=study_task(study))
+            attached.append(attach_artifact(store, storage, study.study_name, path, trial))
     return attached
 
 
