@@ -10,7 +10,6 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
-from optuna_dashboard import get_note, save_note
 
 from search.evaluation.baselines import best_documented
 from search.evaluation.selection import select
@@ -41,6 +40,10 @@ def write_study_note(
     report: dict[str, Any] | None,
 ) -> str:
     """Save the study's markdown note (unless unchanged) and return it."""
+    # Imported here: optuna_dashboard's package import loads its web app and scikit-learn
+    # (1.5 s), which every search.run and worker process would pay at start-up.
+    from optuna_dashboard import get_note, save_note
+
     body = study_note(study, storage, report)
     if get_note(study) != body:  # each save bumps the note's version: skip no-op saves
         save_note(study, body)
