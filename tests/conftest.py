@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import os
 import struct
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -186,11 +190,42 @@ def postgres_url() -> str:
 
 
 @pytest.fixture
+def stoppable_postgres_url() -> str:
+    """A fresh PostgreSQL database for a test that stops or restarts the server: it waits until
+    no other test process uses the server, and keeps them off it until it ends."""
+    yield from _fresh_database("postgresql", exclusive=True)
+
+
+# The suite runs in two processes (pytest-xdist). A test that stops the PostgreSQL server holds
+# this file's lock exclusively; every other test on that server holds it shared.
+_POSTGRES_LOCK = Path(tempfile.gettempdir()) / "keras-search-tests-postgresql.lock"
+
+
+@contextlib.contextmanager
+def postgres_in_use(*, exclusive: bool = False) -> Iterator[None]:
+    """Hold the PostgreSQL server for this test: shared, or alone to stop it."""
+    with open(_POSTGRES_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture
 def mysql_url() -> str:
     yield from _fresh_database("mysql")
 
 
-def _fresh_database(kind: str):
+def _fresh_database(kind: str, *, exclusive: bool = False):
+    if kind == "postgresql":
+        with postgres_in_use(exclusive=exclusive):
+            yield from _database_on(kind)
+    else:
+        yield from _database_on(kind)
+
+
+def _database_on(kind: str):
     import uuid
 
     import sqlalchemy as sa

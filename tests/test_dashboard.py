@@ -43,6 +43,9 @@ from storage.artifacts import attach_artifact, default_artifact_dir, trial_artif
 from storage.readonly import read_only_sqlite_url
 from tests.conftest import PLAIN_KNOBS, ROOT, missing
 
+# One test process makes this module's shared study once (pytest-xdist's loadgroup).
+pytestmark = pytest.mark.xdist_group("dashboard")
+
 STUDY = "fashion-dash"
 CHROMIUM = Path("/usr/bin/chromium")
 STARTUP_SECONDS = 60

@@ -61,16 +61,17 @@ def _assert_every_run_once(url: str, configurations: int, seeds: int) -> list:
     return runs
 
 
-def test_database_down_during_the_retrain_stage_loses_nothing(postgres_url, tmp_path):
+def test_database_down_during_the_retrain_stage_loses_nothing(stoppable_postgres_url, tmp_path):
+    url = stoppable_postgres_url  # this test has the server to itself while it runs
     data = write_dataset(tmp_path / "data", n_train=2000, n_test=200)
     log = tmp_path / "run.log"
     with open(log, "w") as out:
         run = subprocess.Popen(
-            _command(postgres_url, data, *RETRAIN, "--no-warm-start"),
+            _command(url, data, *RETRAIN, "--no-warm-start"),
             cwd=tmp_path, env={**clean_env(), "PYTHONPATH": str(ROOT)},
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        assert _wait_for(lambda: _runs(postgres_url), 300), "the retrain stage stored a run"
+        assert _wait_for(lambda: _runs(url), 300), "the retrain stage stored a run"
         # Down for several epochs (stop, wait, start): a restart alone can fall between two
         # database calls and test nothing.
         version = sorted(os.listdir("/etc/postgresql"))[-1]
@@ -85,8 +86,8 @@ def test_database_down_during_the_retrain_stage_loses_nothing(postgres_url, tmp_
         run.wait(timeout=600)
     text = log.read_text()
     assert run.returncode == 0, text[-3000:]
-    _assert_every_run_once(postgres_url, configurations=2, seeds=3)
-    assert [r for r in _runs(postgres_url) if r.kind == "ensemble"], "the ensemble was built"
+    _assert_every_run_once(url, configurations=2, seeds=3)
+    assert [r for r in _runs(url) if r.kind == "ensemble"], "the ensemble was built"
     assert "report:" in text
     print(f"\nPostgreSQL down {down:.1f} s during the retrain: run completed, 6 runs once")
 

@@ -19,6 +19,9 @@ from storage.artifacts import trial_artifacts
 from storage.results import ResultStore, RunRecord
 from tests.conftest import PLAIN_KNOBS
 
+# One test process makes this module's shared study once (pytest-xdist's loadgroup).
+pytestmark = pytest.mark.xdist_group("retrain")
+
 FAST = ["--max-epochs", "2", "--seed", "1"]
 
 

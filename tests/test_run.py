@@ -14,6 +14,9 @@ from optuna.trial import TrialState
 from search.run import build_parser, main
 from tests.conftest import assert_one_line_error, write_idx
 
+# One test process makes this module's shared study once (pytest-xdist's loadgroup).
+pytestmark = pytest.mark.xdist_group("run")
+
 FAST = ["--max-epochs", "1", "--no-retrain", "--seed", "1"]
 
 
