@@ -13,7 +13,7 @@ SEARCH_DATA_DIR; without the files there, synthetic images in-process. The figur
 is the growth from trial 10 (start-up, graph tracing and caches done) to the highest RSS seen
 after it.
 
-    python benchmarks/bench_memory.py --quick      # 16 trials per mode: under 2 minutes
+    python benchmarks/bench_memory.py --quick      # 12 trials per mode: about 1.5 minutes
     python benchmarks/bench_memory.py              # 200 trials per mode: about 12 minutes
 """
 
@@ -38,7 +38,7 @@ from search.study.studyfile import PRESETS
 CHECKPOINTS = (1, 10, 50, 100, 200)
 BASE_TRIAL = 10  # growth is measured from here: warm-up allocations are not a leak
 PRESET_TRIALS_PER_PROCESS = PRESETS["fashion"].trials_per_process
-QUICK = {"n_trials": 16, "limit_train": 1000, "trials_per_process": 6}
+QUICK = {"n_trials": 12, "limit_train": 1000, "trials_per_process": 5}
 FULL = {"n_trials": 200, "limit_train": 2000, "trials_per_process": PRESET_TRIALS_PER_PROCESS}
 MODES = ("service", "in-process")
 TRIAL_LINE = re.compile(r"\] trial +\d+ (\w+)")  # search.study.progress's line per trial

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing
+from tests.conftest import missing, postgres_in_use
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,8 +42,11 @@ def fashion_env() -> dict[str, str]:
 
 
 def _run(
-    script: str, *args: str, timeout: float = 240, env: dict[str, str] | None = None
+    script: str, *args: str, timeout: float = 900, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
+    """The script in a fresh process. The timeout only guards against a hang: the quick modes
+    take 0.5 to 3 minutes here, and a busy CI machine (the suite runs two tests at a time) has
+    taken nearly twice that."""
     return subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *args],
         cwd=ROOT,
@@ -64,7 +67,8 @@ def _table_row(stdout: str, *cells: str) -> str | None:
 
 
 def test_bench_storage_quick_measures_every_backend_and_worker_count():
-    result = _run("bench_storage.py", "--quick", "--no-record")
+    with postgres_in_use():  # not while another test stops the server
+        result = _run("bench_storage.py", "--quick", "--no-record")
     assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
     assert "ask p50/p99 ms" in result.stdout, "the table names its units"
     latency = r"\d+\.\d / \d+\.\d"
@@ -118,18 +122,18 @@ def test_bench_memory_quick_prints_rss_of_both_modes_growth_and_plot(tmp_path: P
         "bench_memory.py", "--quick", "--no-record", "--plot", str(png), env=fashion_env()
     )
     assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
-    for trial in ("1", "10", "16"):
+    for trial in ("1", "10", "12"):
         row = _table_row(result.stdout, trial)
         assert row is not None, f"no RSS row after trial {trial} in:\n{result.stdout}"
         figures = re.findall(r"\| +[+-]?\d+\.\d +", row)
         assert len(figures) == 4, f"RSS and change of both modes: {row}"
-    assert _table_row(result.stdout, "50") is None, "16 quick trials print no trial-50 row"
+    assert _table_row(result.stdout, "50") is None, "12 quick trials print no trial-50 row"
     for mode in ("service", "in-process"):
         assert re.search(
             rf"- {mode}: growth from trial 10 to the highest RSS after it: [+-]\d+\.\d MB",
             result.stdout,
         ), result.stdout
-    assert "a fresh worker process every 6 trials" in result.stdout
+    assert "a fresh worker process every 5 trials" in result.stdout
     for mode in ("service", "in-process"):
         line = next(line for line in result.stdout.splitlines() if line.startswith(f"- {mode}:"))
         source = Path(line.rsplit("; data ", 1)[-1]).resolve()
@@ -145,7 +149,6 @@ def test_bench_search_quick_compares_all_four_methods_and_draws_them(tmp_path: P
         "--no-record",
         "--plot",
         str(png),
-        timeout=400,
         env=fashion_env(),
     )
     assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
@@ -159,7 +162,7 @@ def test_bench_search_quick_compares_all_four_methods_and_draws_them(tmp_path: P
 
 
 def test_bench_quality_quick_runs_the_command_end_to_end_and_reports_validation_choices():
-    result = _run("bench_quality.py", "--quick", "--no-record", timeout=300, env=fashion_env())
+    result = _run("bench_quality.py", "--quick", "--no-record", env=fashion_env())
     assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
     row = _table_row(result.stdout, "1", "0")
     assert row is not None, f"no row for run 1 in:\n{result.stdout}"
@@ -174,7 +177,7 @@ def test_bench_quality_quick_runs_the_command_end_to_end_and_reports_validation_
 
 
 def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_at_one_budget():
-    result = _run("bench_pareto.py", "--quick", "--no-record", timeout=300, env=fashion_env())
+    result = _run("bench_pareto.py", "--quick", "--no-record", env=fashion_env())
     assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
     for arm in ("front rule", "no pruning"):
         row = _table_row(result.stdout, "1", arm)
@@ -190,7 +193,7 @@ def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_at_one_budge
 
 
 def test_bench_refit_quick_scores_both_arms_on_the_held_back_validation_split():
-    result = _run("bench_refit.py", "--quick", "--no-record", timeout=240, env=fashion_env())
+    result = _run("bench_refit.py", "--quick", "--no-record", env=fashion_env())
     assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
     row = _table_row(result.stdout, "0")
     assert row is not None, f"no row for seed 0 in:\n{result.stdout}"

@@ -349,7 +349,7 @@ def test_kill_minus_9_of_a_machine_behind_the_proxy_fails_and_retries_its_trial(
     argv = [
         sys.executable, "-m", "search.run", "--study", "fashion", "--storage", proxy,
         "--data-dir", str(data), "--pruner", "none", "--no-retrain", "--no-warm-start",
-        "--n-trials", "8", "--max-epochs", "8", "--patience", "8", "--heartbeat", beat,
+        "--n-trials", "5", "--max-epochs", "8", "--patience", "8", "--heartbeat", beat,
     ]  # fmt: skip
     env = {**clean_env(), "PYTHONPATH": str(ROOT)}
     logs = [(tmp_path / f"machine{i}.log").open("w") for i in range(2)]
@@ -392,11 +392,11 @@ def test_kill_minus_9_of_a_machine_behind_the_proxy_fails_and_retries_its_trial(
     assert study.trials[victim.number].state == TrialState.FAIL, "the dead machine's trial"
     retries = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
     assert len(retries) == 1 and retries[0].state in FINISHED and retries[0].params == victim.params
-    assert len(study.get_trials(states=FINISHED)) == 8, "the budget, exactly: one machine left"
+    assert len(study.get_trials(states=FINISHED)) == 5, "the budget, exactly: one machine left"
     # Retrain and report straight from the database, as the run behind the proxy advised.
     retrain = run_cli(
         "--study", "fashion", "--storage", postgres_url, "--data-dir", str(data),
-        "--n-trials", "8", "--retrain-top", "1", "--seeds", "1", "--max-epochs", "2",
+        "--n-trials", "5", "--retrain-top", "1", "--seeds", "1", "--max-epochs", "2",
         cwd=tmp_path,
     )  # fmt: skip
     assert retrain.returncode == 0, retrain.stderr[-2000:]
