@@ -48,7 +48,7 @@ class Reaper(threading.Thread):
     def __init__(self, storage: optuna.storages.BaseStorage, every: float = REAP_SECONDS) -> None:
         super().__init__(name="proxy-reaper", daemon=True)
         self.storage, self.every = storage, every
-        self._studies: dict[str, optuna.Study] = {}
+        self._studies: dict[int, optuna.Study] = {}  # by study id: a name can be reused
         self._stop = threading.Event()
 
     def run(self) -> None:
@@ -58,6 +58,8 @@ class Reaper(threading.Thread):
             except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
                 # The database is away: look again at the next round.
                 _log.warning("stale-trial check skipped (%s)", type(exc).__name__)
+            except Exception:  # noqa: BLE001 - one bad round must not end the reaping for good
+                _log.exception("stale-trial check failed; trying again in %.0f s", self.every)
 
     def stop(self) -> None:
         self._stop.set()
@@ -67,16 +69,21 @@ class Reaper(threading.Thread):
         with warnings.catch_warnings():
             # fail_stale_trials is "experimental" in Optuna's terms.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            studies = {}
             for frozen in self.storage.get_all_studies():
-                study = self._studies.get(frozen.study_name)
-                if study is None:
-                    study = optuna.load_study(
-                        study_name=frozen.study_name,
-                        storage=self.storage,
-                        sampler=optuna.samplers.RandomSampler(),  # never samples; cheap to make
-                    )
-                    self._studies[frozen.study_name] = study
-                optuna.storages.fail_stale_trials(study)
+                study = self._studies.get(frozen._study_id)
+                try:
+                    if study is None:
+                        study = optuna.load_study(
+                            study_name=frozen.study_name,
+                            storage=self.storage,
+                            sampler=optuna.samplers.RandomSampler(),  # never samples; cheap
+                        )
+                    optuna.storages.fail_stale_trials(study)
+                except KeyError:  # deleted since the listing
+                    continue
+                studies[frozen._study_id] = study
+            self._studies = studies  # deleted studies are forgotten
 
 
 def open_backend(

@@ -223,6 +223,40 @@ def test_reaper_fails_a_silent_trial_and_queues_its_configuration_again(tmp_path
     assert retries[0].user_attrs["retry_of"] == silent.number
 
 
+def test_reaper_follows_a_study_deleted_and_made_again_under_its_name(tmp_path):
+    cached, rdb, study = _backend(tmp_path)
+    reaper = Reaper(cached)
+    reaper.reap_once()  # knows study "s"
+    optuna.delete_study(study_name="s", storage=cached)
+    optuna.create_study(study_name="other", storage=cached)  # takes the freed study id
+    again = optuna.create_study(study_name="s", storage=cached, direction="maximize")
+    assert again._study_id != study._study_id
+    silent = again.ask({"x": X})
+    cached.set_trial_system_attr(silent._trial_id, BEAT_KEY, 1)
+    _age_beat(rdb, silent._trial_id, 3600)
+    reaper.reap_once()
+    assert rdb.get_trial(silent._trial_id).state == TrialState.FAIL, "the new study is reaped"
+
+
+def test_reaper_goes_on_after_a_round_that_failed(caplog):
+    rounds, second = [], threading.Event()
+
+    class Flaky(Reaper):
+        def reap_once(self) -> None:
+            rounds.append(1)
+            if len(rounds) == 1:
+                raise RuntimeError("something no one foresaw")
+            second.set()
+
+    reaper = Flaky(optuna.storages.InMemoryStorage(), every=0.01)
+    reaper.start()
+    try:
+        assert second.wait(5), "a second round ran after the failed one"
+    finally:
+        reaper.stop()
+    assert "stale-trial check failed" in caplog.text
+
+
 def test_failure_bound_is_grace_period_plus_one_reap_round():
     assert failure_bound(10) == 2 * 10 + 10 + 5.0, "the README's 35 s for the defaults"
 
