@@ -16,12 +16,15 @@ having to start a trial.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import optuna
+from optuna.storages._cached_storage import _CachedStorage
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.proxy_client import BEAT_KEY
@@ -40,6 +43,31 @@ class ProxyBackend(ResilientRDBStorage):
             self.record_heartbeat(trial_id)
             return
         super().set_trial_system_attr(trial_id, key, value)
+
+
+class CoalescedCache(_CachedStorage):
+    """Optuna's caching layer (what `optuna.storages.get_storage` wraps an RDBStorage in), whose
+    refresh from the database serves every request that was waiting for it.
+
+    Before answering for a study, the cache re-reads the study's unfinished trials from the
+    database, one request at a time. With hundreds of workers each holding a running trial, every
+    ask queued behind a read of all of them. A refresh that began after a request arrived has
+    seen every write made before it, so that request needs no refresh of its own.
+    """
+
+    def __init__(self, backend: optuna.storages.RDBStorage) -> None:
+        super().__init__(backend)
+        self._refreshing = threading.Lock()
+        self._refresh_began: dict[int, float] = {}  # study id -> start of its last refresh
+
+    def _read_trials_from_remote_storage(self, study_id: int) -> None:
+        asked = time.monotonic()
+        with self._refreshing:
+            if self._refresh_began.get(study_id, -math.inf) > asked:
+                return  # served by the refresh that ran while this request waited
+            began = time.monotonic()
+            super()._read_trials_from_remote_storage(study_id)
+            self._refresh_began[study_id] = began
 
 
 class Reaper(threading.Thread):
@@ -90,9 +118,10 @@ def open_backend(
     url: str, heartbeat: int, threads: int = DEFAULT_THREADS
 ) -> optuna.storages.BaseStorage:
     """The database behind the proxy, with Optuna's caching layer (its proxy documentation asks
-    for it: a bare RDBStorage reads every trial on every request) and a connection kept open for
-    each answering thread and the reaper."""
-    return optuna.storages.get_storage(
+    for it: a bare RDBStorage reads every trial on every request) refreshed for many requests at
+    once (`CoalescedCache`), and a connection kept open for each answering thread and the
+    reaper."""
+    return CoalescedCache(
         open_storage(url, heartbeat_interval=heartbeat, kind=ProxyBackend, pool_size=threads + 1)
     )
 

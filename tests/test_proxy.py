@@ -28,7 +28,13 @@ import search.proxy
 from search.status import main as status_main
 from storage.errors import StorageError
 from storage.proxy_client import BEAT_KEY, heartbeat, open_proxy
-from storage.proxy_server import ProxyBackend, Reaper, failure_bound, open_backend
+from storage.proxy_server import (
+    CoalescedCache,
+    ProxyBackend,
+    Reaper,
+    failure_bound,
+    open_backend,
+)
 from storage.rdb import open_storage
 from storage.urls import parse_proxy_url
 from tests.conftest import ROOT, assert_one_line_error, clean_env, run_cli, write_dataset
@@ -255,6 +261,30 @@ def test_reaper_goes_on_after_a_round_that_failed(caplog):
     finally:
         reaper.stop()
     assert "stale-trial check failed" in caplog.text
+
+
+def test_one_cache_refresh_serves_the_requests_that_waited_for_it(tmp_path, monkeypatch):
+    rdb = open_storage(f"sqlite:///{tmp_path / 'c.db'}", kind=ProxyBackend)
+    cache = CoalescedCache(rdb)
+    study_id = cache.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "c")
+    reads, read = [], rdb._get_trials
+
+    def slow_read(*args, **kwargs):
+        reads.append(threading.get_ident())
+        time.sleep(0.2)  # a read of hundreds of running trials
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(rdb, "_get_trials", slow_read)
+    asks = [threading.Thread(target=cache.get_all_trials, args=(study_id,)) for _ in range(8)]
+    for ask in asks:
+        ask.start()
+    for ask in asks:
+        ask.join()
+    assert 1 <= len(reads) <= 3, f"8 requests at once, {len(reads)} database reads"
+    # A request still sees every write made before it, wherever it was made.
+    rdb.create_new_trial(study_id)
+    assert [t.number for t in cache.get_all_trials(study_id)] == [0]
+    assert len(reads) <= 4
 
 
 def test_failure_bound_is_grace_period_plus_one_reap_round():
