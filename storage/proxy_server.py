@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import optuna
-from optuna.storages._cached_storage import _CachedStorage
+from optuna.storages._cached_storage import _CachedStorage  # private: Optuna is pinned
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.proxy_client import BEAT_KEY
