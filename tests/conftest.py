@@ -218,10 +218,9 @@ def mysql_url() -> str:
 
 
 def _fresh_database(kind: str, *, exclusive: bool = False):
-    if kind == "postgresql":
-        with postgres_in_use(exclusive=exclusive):
-            yield from _database_on(kind)
-    else:
+    """A fresh database on `kind`'s server; PostgreSQL's under the tests' server lock."""
+    locked = kind == "postgresql"
+    with postgres_in_use(exclusive=exclusive) if locked else contextlib.nullcontext():
         yield from _database_on(kind)
 
 
