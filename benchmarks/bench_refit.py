@@ -23,10 +23,6 @@ import time
 
 import common
 
-from search.cli import positive_int
-
-QUICK = {"seeds": 1, "limit_train": 2000, "max_epochs": 2}
-FULL = {"seeds": 3, "limit_train": None, "max_epochs": 20}
 HEADERS = ("seed", "best epoch b", "restore: V2 acc", "refit: V2 acc", "refit - restore", "s")
 
 
@@ -35,28 +31,11 @@ def one_seed(params: dict, split, judge, seed: int, max_epochs: int, patience: i
     import numpy as np
 
     from search.data import Split
-    from search.evaluation.candidates import Candidate
     from search.evaluation.harness import train_and_evaluate
-    from search.study.config import SearchSpace
-    from search.study.objective import build_model
-    from search.study.space import params_from_stored
 
-    network = params_from_stored(params, SearchSpace())
     start = time.perf_counter()
-
-    def candidate(data: Split, epochs: int, stop: int | None) -> Candidate:
-        return Candidate(
-            kind="trial",
-            config_key="bench",
-            label="bench",
-            params=params,
-            build=lambda: build_model(network, data, epochs),
-            batch_size=network.batch_size,
-            max_epochs=epochs,
-            patience=stop,
-        )
-
-    _, restored = train_and_evaluate(candidate(split, max_epochs, patience), seed, split, judge)
+    restoring = common.candidate(params, split, max_epochs, patience)
+    _, restored = train_and_evaluate(restoring, seed, split, judge)
     best = restored["best_epoch"]
     whole = Split(
         np.concatenate([split.x_train, split.x_val]),
@@ -65,7 +44,7 @@ def one_seed(params: dict, split, judge, seed: int, max_epochs: int, patience: i
         split.y_val,
         source=split.source,
     )
-    _, refit = train_and_evaluate(candidate(whole, best, None), seed, whole, judge)
+    _, refit = train_and_evaluate(common.candidate(params, whole, best, None), seed, whole, judge)
     return {
         "seed": seed,
         "best_epoch": best,
@@ -76,35 +55,10 @@ def one_seed(params: dict, split, judge, seed: int, max_epochs: int, patience: i
 
 
 def main() -> None:
-    made = common.parser(
-        "bench_refit.py",
-        __doc__.splitlines()[0],
-        quick="a 2,000-image slice, one seed, at most 2 epochs",
-    )
-    common.add_data_flags(
-        made, limit="all", quick=QUICK["limit_train"], absent="search.run's own lookup"
-    )
-    made.add_argument("--seeds", type=positive_int, default=None, help="seeds (default 3)")
-    made.add_argument("--max-epochs", type=positive_int, default=None, help="default 20")
-    made.add_argument("--patience", type=positive_int, default=4, help="default 4 (the preset)")
-    made.add_argument("--params", default=None, help="a JSON object of space parameters")
-    args = made.parse_args()
-    common.fill_defaults(args, QUICK, FULL)
-
-    import numpy as np
-
-    from search.data import Split
-    from search.study.config import WARM_START
-
-    params = json.loads(args.params) if args.params else dict(WARM_START)
+    made = common.training_parser("bench_refit.py", __doc__.splitlines()[0])
+    args, params = common.training_args(made)
     service = common.load_fashion(args.data_dir, args.limit_train)
-    n_v1 = round(len(service.x_train) * 0.1)
-    order = np.random.default_rng(0).permutation(len(service.x_train))
-    v1, a = order[:n_v1], order[n_v1:]
-    inner = Split(
-        service.x_train[a], service.y_train[a], service.x_train[v1], service.y_train[v1], "A/V1"
-    )
-    judge = (service.x_val, service.y_val)
+    inner, judge = common.holdout_split(service)
     results, rows = [], []
     for seed in range(args.seeds):
         results.append(one_seed(params, inner, judge, seed, args.max_epochs, args.patience))
@@ -124,7 +78,8 @@ def main() -> None:
     mean = statistics.fmean(diffs)
     spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
     body = [
-        f"Configuration {json.dumps(params)}; A = {len(a)} images, V1 = {len(v1)}, judge V2 = "
+        f"Configuration {json.dumps(params)}; A = {len(inner.x_train)} images, V1 = "
+        f"{len(inner.x_val)}, judge V2 = "
         f"the service's {len(service.x_val)} validation images; max epochs {args.max_epochs}, "
         f"patience {args.patience}, {args.seeds} seeds.",
         "",

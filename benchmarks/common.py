@@ -197,6 +197,91 @@ def fresh_database(admin_url: str | None = None) -> Iterator[str]:
         engine.dispose()
 
 
+# --- training, judged on a held-back split -------------------------------------------------------
+
+
+TRAINING_QUICK = {"seeds": 1, "limit_train": 2000, "max_epochs": 2}
+TRAINING_FULL = {"seeds": 3, "limit_train": None, "max_epochs": 20}
+
+
+def training_parser(script: str, description: str, *, png: str = "") -> argparse.ArgumentParser:
+    """The parser of a script that trains configurations with several seeds (bench_refit,
+    bench_ablation): --quick, --no-record, the data flags, --seeds, --max-epochs, --patience and
+    --params; read it back with `training_args`."""
+    quick = "a 2,000-image slice, one seed, at most 2 epochs"
+    made = parser(script, description, quick=quick, png=png)
+    add_data_flags(
+        made, limit="all", quick=TRAINING_QUICK["limit_train"], absent="search.run's own lookup"
+    )
+    made.add_argument("--seeds", type=positive_int, default=None, help="seeds (default 3)")
+    made.add_argument("--max-epochs", type=positive_int, default=None, help="default 20")
+    made.add_argument("--patience", type=positive_int, default=4, help="default 4 (the preset)")
+    made.add_argument(
+        "--params",
+        default=None,
+        help="a JSON object of search-space parameters (default: the warm start, "
+        "search.study.config WARM_START)",
+    )
+    return made
+
+
+def training_args(made: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict]:
+    """The parsed flags (defaults filled for --quick or a full run) and the configuration."""
+    import json
+
+    from search.study.config import WARM_START
+
+    args = made.parse_args()
+    fill_defaults(args, TRAINING_QUICK, TRAINING_FULL)
+    if args.params is None:
+        return args, dict(WARM_START)
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        made.error(f"--params is not JSON ({exc}); give an object such as '{{\"n_layers\": 2}}'")
+    if not isinstance(params, dict):
+        made.error("--params must be a JSON object of search-space parameters")
+    return args, params
+
+
+def holdout_split(service, seed: int = 0):
+    """Cut the service's training split once more (seeded, 10%) into A (trained on) and V1
+    (early stopping watches it); the service's validation split V2 is held back as the judge,
+    which no arm has seen. Returns (the A/V1 Split, (x_V2, y_V2)). Never the test set."""
+    import numpy as np
+
+    from search.data import Split
+
+    n_v1 = round(len(service.x_train) * 0.1)
+    order = np.random.default_rng(seed).permutation(len(service.x_train))
+    v1, a = order[:n_v1], order[n_v1:]
+    inner = Split(
+        service.x_train[a], service.y_train[a], service.x_train[v1], service.y_train[v1], "A/V1"
+    )
+    return inner, (service.x_val, service.y_val)
+
+
+def candidate(params: dict, data, epochs: int, patience: int | None):
+    """The retrain harness's Candidate for a dict of search-space parameters trained on `data`
+    for at most `epochs` (the cosine schedule spans them); `patience` None trains them all."""
+    from search.evaluation.candidates import Candidate
+    from search.study.config import SearchSpace
+    from search.study.objective import build_model
+    from search.study.space import params_from_stored
+
+    network = params_from_stored(params, SearchSpace())
+    return Candidate(
+        kind="trial",
+        config_key="bench",
+        label="bench",
+        params=params,
+        build=lambda: build_model(network, data, epochs),
+        batch_size=network.batch_size,
+        max_epochs=epochs,
+        patience=patience,
+    )
+
+
 # --- tables and plots ----------------------------------------------------------------------------
 
 
