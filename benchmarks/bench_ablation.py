@@ -15,6 +15,9 @@ accuracy minus its arm's, per seed; positive means the knob pays.
     python benchmarks/bench_ablation.py --quick        # 2,000 images, 2 epochs, one seed
     python benchmarks/bench_ablation.py                # full training split, 20 epochs, 3 seeds
     python benchmarks/bench_ablation.py --seeds 2 --arms "no batch norm" "constant lr"
+
+--keep-predictions DIR saves every model's V1 and V2 probabilities; benchmarks/bench_ensemble.py
+reads them to compare ways of choosing ensemble members.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from pathlib import Path
 
 import common
 
@@ -58,8 +62,11 @@ def train_arm(arm: str, params: dict, split, judge, seed: int, args) -> dict:
 
     arm_params, epochs = arm_setup(arm, params, args.max_epochs)
     start = time.perf_counter()
-    model = common.candidate(arm_params, split, epochs, args.patience)
-    _, figures = train_and_evaluate(model, seed, split, judge)
+    model, figures = train_and_evaluate(
+        common.candidate(arm_params, split, epochs, args.patience), seed, split, judge
+    )
+    if args.keep_predictions:
+        keep_predictions(args.keep_predictions, model, arm, seed, split, judge)
     return {
         "arm": arm,
         "seed": seed,
@@ -67,6 +74,24 @@ def train_arm(arm: str, params: dict, split, judge, seed: int, args) -> dict:
         "v2": figures["test_accuracy"],  # the harness's "test" here is V2, a holdout
         "seconds": time.perf_counter() - start,
     }
+
+
+def keep_predictions(folder: Path, model, arm: str, seed: int, split, judge) -> None:
+    """The model's class probabilities on V1 and V2 with their labels, for bench_ensemble.py."""
+    import numpy as np
+
+    from search.study.config import EVAL_BATCH
+
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        folder / f"{arm.replace(' ', '-')}-seed{seed}.npz",
+        arm=arm,
+        seed=seed,
+        v1=model.predict(split.x_val, batch_size=EVAL_BATCH, verbose=0),
+        v2=model.predict(judge[0], batch_size=EVAL_BATCH, verbose=0),
+        y_v1=split.y_val,
+        y_v2=judge[1],
+    )
 
 
 def row(result: dict, full: dict | None) -> list[str]:
@@ -95,7 +120,7 @@ def summary(arms: list[str], results: list[dict]) -> tuple[list[str], list[tuple
         elif all(g < 0 for g in per_seed):
             verdict = "costs on every seed"
         else:
-            verdict = "mixed"
+            verdict = "mixed or no difference"
         spread = f"sd {statistics.stdev(per_seed):.2f}; " if len(per_seed) > 1 else ""
         seeds = ", ".join(f"{g:+.2f}" for g in per_seed)
         lines.append(f"- {arm}: gain {mean:+.2f} pt ({spread}seeds {seeds}): {verdict}")
@@ -132,6 +157,13 @@ def main() -> None:
         choices=list(ARMS)[1:],
         default=None,
         help="only these knobs (default: all); the full network always runs",
+    )
+    made.add_argument(
+        "--keep-predictions",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="save every model's V1 and V2 class probabilities there (for bench_ensemble.py)",
     )
     common.add_plot_flag(made, "ablation.png", "each knob's gain")
     args, params = common.training_args(made)

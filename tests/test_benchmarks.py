@@ -205,10 +205,14 @@ def test_bench_refit_quick_scores_both_arms_on_the_held_back_validation_split():
     assert "judge V2 = the service's 200 validation images" in result.stdout
 
 
-def test_bench_ablation_quick_scores_every_knob_against_the_full_network(tmp_path: Path):
-    png = tmp_path / "ablation.png"
+def test_bench_ablation_quick_scores_every_knob_and_bench_ensemble_reads_its_models(
+    tmp_path: Path,
+):
+    png, kept = tmp_path / "ablation.png", tmp_path / "predictions"
     result = _run(
-        "bench_ablation.py", "--quick", "--no-record", "--plot", str(png), env=fashion_env()
+        "bench_ablation.py",
+        *("--quick", "--no-record", "--plot", str(png), "--keep-predictions", str(kept)),
+        env=fashion_env(),
     )
     assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
     full = _table_row(result.stdout, "all knobs", "0")
@@ -225,3 +229,15 @@ def test_bench_ablation_quick_scores_every_knob_against_the_full_network(tmp_pat
     assert int(_table_row(result.stdout, "half the epochs", "0").split("|")[3]) == 1
     assert "judge V2 = the service's 200 validation images" in result.stdout
     assert png.stat().st_size > 1000, "the gains were drawn"
+    assert len(list(kept.glob("*.npz"))) == 8, "one file of predictions per model"
+
+    result = _run("bench_ensemble.py", "--no-record", "--predictions", str(kept))
+    assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
+    assert "(8 models, 8 configurations)" in result.stdout
+    for k in ("2", "3", "4"):  # one model per configuration: a pool of k models
+        row = _table_row(result.stdout, k, k)
+        assert row is not None, f"no pool of {k} configurations in:\n{result.stdout}"
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        assert 1 <= int(cells[3]) <= int(k), "greedy chose between one and every model"
+        greedy, everyone = (float(c.rstrip("%")) for c in cells[4:6])
+        assert float(cells[6].split()[0]) == pytest.approx(everyone - greedy, abs=0.011), row
