@@ -6,6 +6,7 @@
 - data: Fashion-MNIST through the service's own loader (`load_fashion`, `has_fashion`), or
   `synthetic_split` where a script says it stands in; `search_run`, the service's command line;
 - `fresh_database`: a new, empty SQLite file or server database, dropped afterwards;
+- statistics: `mean_interval`, a mean with its Student-t confidence interval (SciPy);
 - tables and plots: `markdown_table`, `text_table`, `axes` and `save_plot`;
 - the record: `report` prints a result and appends it to RESULTS.md as a dated section (machine,
   load, versions, git revision, command).
@@ -20,9 +21,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import math
 import os
 import platform
 import shlex
+import statistics
 import sys
 import tempfile
 import uuid
@@ -280,6 +283,21 @@ def candidate(params: dict, data, epochs: int, patience: int | None):
         max_epochs=epochs,
         patience=patience,
     )
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float | None]:
+    """The mean of `values` and the half-width of its Student-t confidence interval (None for
+    fewer than two values: one value has no spread to go by)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, None
+    from scipy.stats import t
+
+    spread = statistics.stdev(values) / math.sqrt(len(values))
+    return mean, float(t.ppf((1 + confidence) / 2, len(values) - 1)) * spread
 
 
 # --- tables and plots ----------------------------------------------------------------------------

@@ -141,7 +141,9 @@ def test_bench_memory_quick_prints_rss_of_both_modes_growth_and_plot(tmp_path: P
     assert png.stat().st_size > 1000, "the RSS plot was drawn"
 
 
-def test_bench_search_quick_compares_all_four_methods_and_draws_them(tmp_path: Path):
+def test_bench_search_quick_runs_five_arms_and_retrains_each_choice_on_the_test_set(
+    tmp_path: Path,
+):
     png = tmp_path / "search.png"
     result = _run(
         "bench_search.py",
@@ -152,13 +154,29 @@ def test_bench_search_quick_compares_all_four_methods_and_draws_them(tmp_path: P
         env=fashion_env(),
     )
     assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
-    for method in ("service", "tpe-nopruning", "random-median", "kerastuner"):
-        row = _table_row(result.stdout, method, "1")
-        assert row is not None, f"no summary row for {method} in:\n{result.stdout}"
-        best = row.split("|")[3].strip()
-        assert re.fullmatch(r"0\.\d{4}", best), f"{method}: no trial in the budget: {row}"
-    assert "trials per hour, service vs TPE without pruning" in result.stdout
-    assert png.stat().st_size > 1000, "the best-so-far plot was drawn"
+    arms = ("service", "tpe-nopruning", "random-hyperband", "kerastuner-hyperband")
+    arms += ("kerastuner-bayes",)
+    for arm in arms:
+        row = _table_row(result.stdout, arm, "1")
+        assert row is not None, f"no summary row for {arm} in:\n{result.stdout}"
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        best_val, test = float(cells[2]), float(cells[3])
+        networks, epochs, cpu, startup, retrain = (float(c) for c in cells[6:11])
+        assert 0 < best_val <= 1, f"{arm}: a trial completed within the budget: {row}"
+        assert 0 < test <= 1, f"{arm}: its choice was retrained and tested: {row}"
+        assert networks > 0 and epochs > 0, f"{arm}: networks and epochs per hour: {row}"
+        assert cpu > 0, f"{arm}: the run's process tree was charged CPU time: {row}"
+        assert 0 < startup < 60, f"{arm}: the first trial started within the 60 s budget: {row}"
+        assert retrain > 0, f"{arm}: the retrain's seconds are reported apart: {row}"
+    for arm in arms[1:]:
+        paired = rf"paired difference, service minus {arm}, retrained test accuracy: [+-]\d+\.\d\d"
+        assert re.search(paired + r" points \(1 repeat: no interval\)", result.stdout), arm
+        target = rf"target: service's retrained test accuracy at least 1\.0 point above {arm}'s"
+        # One repeat gives no interval, so no test-accuracy target can pass.
+        assert re.search(target + r".*: MISSED$", result.stdout, re.MULTILINE), arm
+    assert re.search(r"target: time to 89% validation accuracy .*: (PASS|MISSED)", result.stdout)
+    assert "git revision" in result.stdout, "the record says which code was measured"
+    assert png.stat().st_size > 1000, "validation curves and test marks were drawn"
 
 
 def test_bench_quality_quick_runs_the_command_end_to_end_and_reports_validation_choices():

@@ -30,7 +30,7 @@ RECYCLE = 75  # exit status of a worker process that ran its share of trials
 MAX_RESTARTS = 3  # worker processes killed by a signal are replaced this many times per slot
 
 
-def _limit_threads(n_workers: int) -> None:
+def limit_threads(n_workers: int) -> None:
     """Split the machine's cores between local workers (before TensorFlow runs any op)."""
     import tensorflow as tf
 
@@ -54,7 +54,7 @@ def _worker_main(
     # process (that only supervises) never needs while the search runs.
     from search.study.loop import search_stage
 
-    _limit_threads(config.workers)
+    limit_threads(config.workers)
     prefix = _prefix(config, index)
     try:
         study, storage, data, where = open_everything(config)
