@@ -16,8 +16,11 @@ def _pct(value: Any) -> str:
 
 
 def _pm(mean: float | None, std: float | None, *, percent: bool = True) -> str:
+    """'mean ± sd', or the mean alone when `std` is None (one seed has no spread)."""
     if mean is None or mean != mean:  # None or NaN: no run has this figure
         return "-"
+    if std is None:
+        return f"{mean * 100:.2f}%" if percent else f"{mean:.4f}"
     if percent:
         return f"{mean * 100:.2f} ± {std * 100:.2f}%"
     return f"{mean:.4f} ± {std:.4f}"
@@ -47,9 +50,15 @@ def _columns(report: dict[str, Any]) -> tuple[tuple[str, str, bool], ...]:
 
 
 def _seed_figures(summary: dict[str, Any], columns=COLUMNS["classification"]) -> list[str]:
-    """Validation and test cells of a configuration run with several seeds (mean ± sd)."""
+    """Validation and test cells of a configuration run with several seeds (mean ± sd; the
+    figure alone for a single seed, whose "sd" of 0 would claim a spread nobody measured)."""
+    single = summary.get("n_runs") == 1
     return [
-        _pm(summary.get(f"{key}_mean"), summary.get(f"{key}_std"), percent=percent)
+        _pm(
+            summary.get(f"{key}_mean"),
+            None if single else summary.get(f"{key}_std"),
+            percent=percent,
+        )
         for _, key, percent in columns
     ]
 
@@ -89,7 +98,7 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
             rows.append(
                 [
                     f"  {entry['id']}",
-                    f"reproduced here, {rep['n_runs']} seeds",
+                    f"reproduced here, {rep['n_runs']} seed{'s' if rep['n_runs'] != 1 else ''}",
                     f"{rep['n_params']:,}",
                     *_seed_figures(rep),
                     f"{rep['epochs_run_mean']:.1f} of {rep['epochs_allowed']} allowed",
@@ -102,7 +111,7 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
         rows.append(
             [
                 entry["label"],
-                f"this search, {entry['n_runs']} seeds",
+                f"this search, {entry['n_runs']} seed{'s' if entry['n_runs'] != 1 else ''}",
                 f"{entry['n_params']:,}",
                 *_seed_figures(entry, columns),
                 f"{entry['epochs_run_mean']:.1f} of {entry['max_epochs']}",
