@@ -123,6 +123,25 @@ def tiny_split() -> Split:
     return Split(x[:300], labels[:300], x[300:], labels[300:], source="synthetic")
 
 
+def tiny_candidate(split: Split, max_epochs: int):
+    """A baseline candidate of one 8-unit layer on `split`, for tests of the retrain harness."""
+    from models import ModelParams, build_dense
+    from search.evaluation.candidates import Candidate
+
+    params = ModelParams(units=(8,), dropouts=(0.0,))
+    return Candidate(
+        kind="baseline",
+        config_key="tiny",
+        label="tiny",
+        params={},
+        build=lambda: build_dense(params, split.input_shape),
+        batch_size=64,
+        max_epochs=max_epochs,
+        patience=None,
+        monitor="val_loss",
+    )
+
+
 def clean_env() -> dict[str, str]:
     """The environment without the caller's SEARCH_* settings, for tests of the defaults."""
     return {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}

@@ -8,10 +8,9 @@ import multiprocessing
 import optuna
 import pytest
 
-from models import ModelParams, build_dense
-from search.evaluation.candidates import Candidate
 from search.evaluation.harness import run_candidates
 from storage.results import ResultStore, RunRecord
+from tests.conftest import tiny_candidate
 
 RUN = ("s", "trial", "k", 0)
 
@@ -55,18 +54,7 @@ def test_adding_a_run_twice_keeps_the_first_and_does_not_raise(tmp_path):
 def test_run_candidates_leaves_a_run_claimed_by_another_machine(tmp_path, tiny_split):
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = optuna.create_study(storage=url, study_name="s")
-    params = ModelParams(units=(8,), dropouts=(0.0,))
-    candidate = Candidate(
-        kind="baseline",
-        config_key="tiny",
-        label="tiny",
-        params={},
-        build=lambda: build_dense(params, tiny_split.input_shape),
-        batch_size=64,
-        max_epochs=1,
-        patience=None,
-        monitor="val_loss",
-    )
+    candidate = tiny_candidate(tiny_split, max_epochs=1)
     results = ResultStore(url)
     assert results.claim("s", "baseline", "tiny", 0, "elsewhere:9", 600) is None
     lines: list[str] = []

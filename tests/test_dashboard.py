@@ -432,11 +432,20 @@ def test_study_note_states_space_search_data_best_and_baselines(published):
         "| n_units_l0 | 128 |",
         f"Best documented test accuracy: **{BEST_DOC.best_documented_accuracy():.2%}** "
         f"({BEST_DOC.id}",
-        "test accuracy **88.12 ± 0.21%**, margin **",  # the retrained figures of the report
+        "trial 1, 3 seeds, test accuracy **88.12 ± 0.21%**, margin **",  # the report's retrain
         f"pt** vs {BEST_DOC.id}",
         CURVE_NAME.format(number=1),
     ):
         assert text in note, f"{text!r} missing from the note:\n{note}"
+
+
+def test_study_note_gives_one_seed_its_figure_alone(tmp_path):
+    study = build_study(tmp_path / "s.db")
+    [entry] = REPORT["retrained"]
+    one_seed = {**REPORT, "retrained": [{**entry, "n_runs": 1, "test_accuracy_std": 0.0}]}
+    note = study_note(study, study._storage, one_seed)
+    needle = "trial 1, 1 seed, test accuracy **88.12%**, margin **"
+    assert needle in note, f"as the report's table: no '± 0.00', '1 seed':\n{note}"
 
 
 def test_publish_is_idempotent(tmp_path):

@@ -11,13 +11,14 @@ import optuna
 import pytest
 
 from search.data import load_test
+from search.evaluation.harness import run_candidates
 from search.evaluation.metrics import evaluate, macro_precision_recall
 from search.evaluation.report import edge_warnings, summarize
 from search.evaluation.selection import config_key, select_top
 from search.run import main
 from storage.artifacts import trial_artifacts
 from storage.results import ResultStore, RunRecord
-from tests.conftest import PLAIN_KNOBS
+from tests.conftest import PLAIN_KNOBS, tiny_candidate
 
 # One test process makes this module's shared study once (pytest-xdist's loadgroup).
 pytestmark = pytest.mark.xdist_group("retrain")
@@ -85,6 +86,35 @@ def test_evaluate_agrees_with_keras_evaluate(tiny_split):
     loss, accuracy = model.evaluate(tiny_split.x_val, tiny_split.y_val, verbose=0)
     assert figures["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
     assert figures["test_loss"] == pytest.approx(loss, rel=1e-4)
+
+
+def test_run_candidates_prints_each_model_start_and_epochs_before_its_test_figure(
+    tmp_path, tiny_split, capsys
+):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(storage=url, study_name="s")
+    candidate = tiny_candidate(tiny_split, max_epochs=2)
+    results = ResultStore(url)
+    run_candidates(  # the default log: what `search.run` prints
+        [candidate],
+        study=study,
+        storage=study._storage,
+        seeds=[0],
+        split=tiny_split,
+        test=(tiny_split.x_val, tiny_split.y_val),
+        results=results,
+        artifact_store=optuna.artifacts.FileSystemArtifactStore(tmp_path),
+        model_dir=tmp_path / "models",
+    )
+    results.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4, f"a start line, one per epoch, the run's figures: {lines}"
+    assert lines[0].startswith("[1/1] tiny seed 0: training 6,370 params, at most 2 epochs")
+    for epoch, line in enumerate(lines[1:3], start=1):
+        assert line.startswith(f"[1/1] tiny seed 0: epoch {epoch}/2 val_acc "), line
+        assert "val_loss " in line, line
+    assert not any("test" in line for line in lines[:3]), "no test figure before training ends"
+    assert "test accuracy" in lines[3] and "2/2 epochs" in lines[3], lines[3]
 
 
 def test_summarize_gives_mean_and_sample_std():
@@ -255,7 +285,9 @@ def test_baselines_preset_reproduces_under_the_same_harness(tmp_path, data_dir, 
     assert main(argv) == 0
     runs = ResultStore(f"sqlite:///{db}").runs("mnist", kind="baseline")
     assert [(r.label, r.max_epochs, r.n_params) for r in runs] == [("MN-SIGMOID-1x32", 1, 25_450)]
-    assert "MN-SIGMOID-1x32" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "retrain: 1 configuration x 1 seed;" in out, "singular for one of each"
+    assert "[1/1] MN-SIGMOID-1x32 seed 0: epoch 1/1 val_acc " in out, "a line per epoch"
 
 
 def test_baselines_preset_rejects_an_unknown_id(tmp_path, data_dir, capsys):

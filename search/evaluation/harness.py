@@ -28,6 +28,7 @@ from search.data import Split, load_test
 from search.evaluation.candidates import Candidate
 from search.evaluation.ensemble import RAW_COLUMNS_MODEL, ensemble_stage
 from search.evaluation.metrics import evaluate, run_line
+from search.evaluation.render import counted
 from search.study.config import EVAL_BATCH, StudyConfig
 from storage.artifacts import attach_artifact, default_artifact_dir
 from storage.results import ResultStore, RunRecord
@@ -111,6 +112,52 @@ class _RenewClaim(keras.callbacks.Callback):
             )
 
 
+class _EpochLines(keras.callbacks.Callback):
+    """A line when a model starts training and one after each epoch with its validation
+    figures, so a long run shows it is alive (a shallow baseline can train for many minutes).
+    Keras' own verbose=2 lines do not name the run and show training figures. These read only
+    `fit`'s logs: no test figure is printed before a model is trained."""
+
+    SHOWN = ("val_accuracy", "val_rmse", "val_loss")  # in this order, those the model reports
+
+    def __init__(self, prefix: str, candidate: Candidate, log: Callable[[str], None]) -> None:
+        super().__init__()
+        self._prefix, self._candidate, self._log = prefix, candidate, log
+        self._start = 0.0
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        self._start = time.perf_counter()
+        candidate = self._candidate
+        stop = (
+            ""
+            if candidate.patience is None
+            else f", early stop after {counted(candidate.patience, 'epoch')} without a "
+            f"{candidate.monitor} gain"
+        )
+        self._log(
+            f"{self._prefix}: training {self.model.count_params():,} params, at most "
+            f"{counted(candidate.max_epochs, 'epoch')}{stop}"
+        )
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = logs or {}
+        # Named as the search's progress names them (val_acc).
+        shown = " ".join(
+            f"{name.replace('accuracy', 'acc')} {logs[name]:.4f}"
+            for name in self.SHOWN
+            if name in logs
+        )
+        self._log(
+            f"{self._prefix}: epoch {epoch + 1}/{self._candidate.max_epochs} {shown}, "
+            f"{time.perf_counter() - self._start:.0f} s"
+        )
+
+
+def _say(line: str) -> None:
+    """Print at once: a retrain's output is often piped to a log, which Python buffers."""
+    print(line, flush=True)
+
+
 def _dead_here(owner: str) -> bool:
     """`owner` ("host:pid") is a process of this machine that no longer runs."""
     host, _, pid = owner.rpartition(":")
@@ -145,7 +192,7 @@ def run_candidates(
     results: ResultStore,
     artifact_store: optuna.artifacts.FileSystemArtifactStore,
     model_dir: Path,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = _say,
 ) -> int:
     """Train every (candidate, seed) not already stored; returns how many runs it trained."""
     trained = 0
@@ -173,7 +220,8 @@ def run_candidates(
                 log(f"{prefix}: being retrained by {holder}, left to it")
                 continue
             renew = _RenewClaim(lambda run=run: results.renew(*run, OWNER, LEASE_SECONDS), log=log)
-            model, figures = train_and_evaluate(candidate, seed, split, test, extra=[renew])
+            lines = _EpochLines(prefix, candidate, log)
+            model, figures = train_and_evaluate(candidate, seed, split, test, extra=[lines, renew])
             model_path = _save_model(model, model_dir, candidate, seed, split)
             artifact_id = attach_artifact(
                 artifact_store, storage, study.study_name, model_path, candidate.trial
@@ -264,7 +312,7 @@ def retrain_stage(
     split: Split,
     candidates: list[Candidate],
     *,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = _say,
 ) -> int:
     """Train `candidates` with the configured seeds, storing runs, models and artifacts."""
     # Every run builds a new model, so tf.function retraces by design (as in the workers).
@@ -273,8 +321,8 @@ def retrain_stage(
     folder.mkdir(parents=True, exist_ok=True)
     seeds = [config.seed + i for i in range(config.seeds)]
     log(
-        f"retrain: {len(candidates)} configurations x {len(seeds)} seeds; models and artifacts "
-        f"in {folder}"
+        f"retrain: {counted(len(candidates), 'configuration')} x {counted(len(seeds), 'seed')}; "
+        f"models and artifacts in {folder}"
     )
     source = config.data_source()
     # The only place the test set is read; a study file without one has validation figures only.

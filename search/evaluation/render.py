@@ -49,18 +49,25 @@ def _columns(report: dict[str, Any]) -> tuple[tuple[str, str, bool], ...]:
     return COLUMNS[report.get("task", "classification")]
 
 
-def _seed_figures(summary: dict[str, Any], columns=COLUMNS["classification"]) -> list[str]:
-    """Validation and test cells of a configuration run with several seeds (mean ± sd; the
-    figure alone for a single seed, whose "sd" of 0 would claim a spread nobody measured)."""
+def counted(n: int, noun: str) -> str:
+    """'1 seed', '3 seeds': a count with its noun in the singular or the plural."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def seed_figure(summary: dict[str, Any], key: str, *, percent: bool = True) -> str:
+    """One figure of a configuration run with several seeds: mean ± sd, or the figure alone
+    for a single seed, whose "sd" of 0 would claim a spread nobody measured."""
     single = summary.get("n_runs") == 1
-    return [
-        _pm(
-            summary.get(f"{key}_mean"),
-            None if single else summary.get(f"{key}_std"),
-            percent=percent,
-        )
-        for _, key, percent in columns
-    ]
+    return _pm(
+        summary.get(f"{key}_mean"),
+        None if single else summary.get(f"{key}_std"),
+        percent=percent,
+    )
+
+
+def _seed_figures(summary: dict[str, Any], columns=COLUMNS["classification"]) -> list[str]:
+    """Validation and test cells of a configuration run with several seeds."""
+    return [seed_figure(summary, key, percent=percent) for _, key, percent in columns]
 
 
 def _single_figures(entry: dict[str, Any], columns) -> list[str]:
@@ -98,7 +105,7 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
             rows.append(
                 [
                     f"  {entry['id']}",
-                    f"reproduced here, {rep['n_runs']} seed{'s' if rep['n_runs'] != 1 else ''}",
+                    f"reproduced here, {counted(rep['n_runs'], 'seed')}",
                     f"{rep['n_params']:,}",
                     *_seed_figures(rep),
                     f"{rep['epochs_run_mean']:.1f} of {rep['epochs_allowed']} allowed",
@@ -111,7 +118,7 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
         rows.append(
             [
                 entry["label"],
-                f"this search, {entry['n_runs']} seed{'s' if entry['n_runs'] != 1 else ''}",
+                f"this search, {counted(entry['n_runs'], 'seed')}",
                 f"{entry['n_params']:,}",
                 *_seed_figures(entry, columns),
                 f"{entry['epochs_run_mean']:.1f} of {entry['max_epochs']}",

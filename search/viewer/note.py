@@ -12,6 +12,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.evaluation.baselines import best_documented
+from search.evaluation.render import counted, seed_figure
 from search.evaluation.selection import select
 from search.study.config import SearchSpace
 from search.study.values import best_trial, figure, front, is_pareto, study_task
@@ -149,9 +150,10 @@ def _baseline_section(dataset: str, report: dict[str, Any] | None) -> list[str]:
     against = ((report or {}).get("best_documented") or {}).get("id", doc.id)
     lines += [
         "",
-        f"Retrained best by validation accuracy: {best['label']}, {best['n_runs']} seeds, "
-        "test accuracy "
-        f"**{best['test_accuracy_mean'] * 100:.2f} ± {best['test_accuracy_std'] * 100:.2f}%**"
+        f"Retrained best by validation accuracy: {best['label']}, "
+        # As in the report's table: one seed's figure alone, without a "± 0.00" nobody measured.
+        f"{counted(best['n_runs'], 'seed')}, test accuracy "
+        f"**{seed_figure(best, 'test_accuracy')}**"
         + ("" if margin is None else f", margin **{margin * 100:+.2f} pt** vs {against}")
         + ".",
     ]
