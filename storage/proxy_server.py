@@ -10,7 +10,9 @@ heartbeat, on the database's clock, instead of storing it. A `Reaper` thread the
 study what a worker with heartbeats does at each trial's start: Optuna's `fail_stale_trials`,
 whose retry callback queues the silent trial's configuration again. A dead worker machine's
 trial is thus failed within grace period + reap interval of its last beat, with nobody else
-having to start a trial.
+having to start a trial. Beside Optuna's service the proxy answers one more method,
+`WAITING_METHOD`: a study's WAITING trials alone, which each worker's ask looks for
+(storage.proxy_client).
 """
 
 from __future__ import annotations
@@ -23,11 +25,16 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc
 import optuna
 from optuna.storages._cached_storage import _CachedStorage  # private: Optuna is pinned
+from optuna.storages._grpc import servicer as grpc_servicer  # private, as above
+from optuna.storages._grpc.auto_generated import api_pb2
+from optuna.storages._grpc.server import make_server  # private, as above
+from optuna.trial import TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage.proxy_client import BEAT_KEY
+from storage.proxy_client import BEAT_KEY, WAITING_METHOD
 from storage.rdb import ResilientRDBStorage, grace_period, open_storage
 
 REAP_SECONDS = 5.0  # how often the proxy looks for silent trials
@@ -138,16 +145,40 @@ def serve(
     reaper = Reaper(storage, reap_every)
     reaper.start()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.run_grpc_proxy_server(
-                storage,
-                host=host,
-                port=port,
-                thread_pool=ThreadPoolExecutor(max_workers=threads),
-            )
+        # What optuna.storages.run_grpc_proxy_server does, with the one method added.
+        server = make_server(storage, host, port, ThreadPoolExecutor(max_workers=threads))
+        server.add_generic_rpc_handlers((waiting_trials_handler(storage),))
+        server.start()
+        server.wait_for_termination()
     finally:
         reaper.stop()
+
+
+def waiting_trials_handler(storage: optuna.storages.BaseStorage) -> grpc.GenericRpcHandler:
+    """The gRPC handler of `WAITING_METHOD`: the study's WAITING trials, nothing else."""
+
+    def get_waiting(
+        request: api_pb2.GetTrialsRequest, context: grpc.ServicerContext
+    ) -> api_pb2.GetTrialsReply:
+        try:
+            trials = storage.get_all_trials(
+                request.study_id, deepcopy=False, states=(TrialState.WAITING,)
+            )
+        except KeyError as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        return api_pb2.GetTrialsReply(trials=[grpc_servicer._to_proto_trial(t) for t in trials])
+
+    service, method = WAITING_METHOD.strip("/").split("/")
+    return grpc.method_handlers_generic_handler(
+        service,
+        {
+            method: grpc.unary_unary_rpc_method_handler(
+                get_waiting,
+                request_deserializer=api_pb2.GetTrialsRequest.FromString,
+                response_serializer=api_pb2.GetTrialsReply.SerializeToString,
+            )
+        },
+    )
 
 
 def failure_bound(heartbeat: int, reap_every: float = REAP_SECONDS) -> float:

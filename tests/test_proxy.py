@@ -507,3 +507,50 @@ def test_a_killed_local_worker_is_failed_and_retried_through_the_proxy(sqlite_pr
     retries = [t for t in trials if t.state == TrialState.WAITING]
     assert len(retries) == 1 and retries[0].user_attrs["retry_of"] == trial.number
     client.close()
+
+
+def test_an_ask_claims_a_waiting_trial_without_reading_the_running_ones(sqlite_proxy):
+    """A worker's ask looks for WAITING trials through the proxy's own method, which answers
+    those alone: not through Optuna's copy of the whole study, which re-reads every RUNNING
+    trial (hundreds, with hundreds of workers) on each call."""
+    _, proxy = sqlite_proxy
+    client = open_proxy(proxy)
+    study = optuna.load_study(study_name="fashion-status", storage=client)
+    running = [study.ask({"x": X}) for _ in range(3)]
+    study.enqueue_trial({"x": 0.25})
+
+    def whole_study(*args, **kwargs):
+        raise AssertionError("the ask read the whole study")
+
+    client._cache.get_all_trials = whole_study
+    waiting = client.get_all_trials(study._study_id, states=(TrialState.WAITING,))
+    assert [(t.state, t.system_attrs["fixed_params"]) for t in waiting] == [
+        (TrialState.WAITING, {"x": 0.25})
+    ]
+    trial = study.ask({"x": X})
+    assert trial.params == {"x": 0.25}, "the enqueued configuration is claimed"
+    assert trial.number not in {t.number for t in running}
+    assert client.get_all_trials(study._study_id, states=(TrialState.WAITING,)) == []
+    client.close()
+
+
+def test_the_client_falls_back_to_optunas_way_against_optunas_own_proxy(tmp_path):
+    """Against a proxy without the WAITING method (Optuna's run_grpc_proxy_server), the client
+    finds WAITING trials as Optuna's client does."""
+    from optuna.storages._grpc.server import make_server
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="plain", storage=url)
+    study.enqueue_trial({"x": 0.5})
+    port = _free_port()
+    server = make_server(optuna.storages.get_storage(url), "127.0.0.1", port)
+    server.start()
+    try:
+        client = open_proxy(f"grpc://127.0.0.1:{port}")
+        study = optuna.load_study(study_name="plain", storage=client)
+        waiting = study.get_trials(states=(TrialState.WAITING,))
+        assert [t.system_attrs["fixed_params"] for t in waiting] == [{"x": 0.5}]
+        assert study.ask({"x": X}).params == {"x": 0.5}
+        client.close()
+    finally:
+        server.stop(grace=None)
