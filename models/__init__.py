@@ -5,6 +5,7 @@
 "shallow DenseNet" of the documented baselines.
 """
 
+import math
 import os
 
 # Before TensorFlow is first imported: the TensorFlow backend, and no C++ info chatter.
@@ -13,7 +14,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from models.params import ACTIVATIONS, OPTIMIZERS, ModelParams
 
-__all__ = ["ACTIVATIONS", "OPTIMIZERS", "ModelParams", "build_dense", "build_shallow"]
+__all__ = [
+    "ACTIVATIONS",
+    "OPTIMIZERS",
+    "ModelParams",
+    "build_dense",
+    "build_shallow",
+    "trainable_params",
+]
 
 
 def build_dense(*args, **kwargs):
@@ -28,3 +36,11 @@ def build_shallow(*args, **kwargs):
     from models.shallow import build_shallow as _build
 
     return _build(*args, **kwargs)
+
+
+def trainable_params(model) -> int:
+    """A network's size: its trainable parameters, as the documented baselines count them and
+    as --pareto minimises them. Not counted: batch normalisation's moving mean and variance,
+    statistics that are not learned (and fold into the neighbouring dense layer when the
+    network is deployed); Keras' count_params() counts them."""
+    return int(sum(math.prod(weight.shape) for weight in model.trainable_weights))

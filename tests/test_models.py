@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from models import build_dense, build_shallow
+from models import build_dense, build_shallow, trainable_params
 from models.dense import learning_rate_of
 from models.params import ModelParams
 
@@ -32,6 +32,17 @@ def test_build_dense_uses_glorot_uniform_and_zero_biases():
 def test_build_dense_parameter_count_matches_the_formula():
     model = build_dense(ModelParams(units=(128,), dropouts=(0.2,)))
     assert model.count_params() == 784 * 128 + 128 + 128 * 10 + 10  # 101,770
+
+
+def test_trainable_params_leave_out_statistics_that_are_not_learned():
+    """Batch normalisation's moving mean and variance (2 x 32) are weights but not parameters;
+    its scale and shift (2 x 32) are. Standardisation's statistics are constants, in neither."""
+    params = ModelParams(units=(32,), dropouts=(0.0,), batch_norm=True, standardize=True)
+    stats = (np.zeros(784, np.float32), np.ones(784, np.float32))
+    model = build_dense(params, feature_stats=stats)
+    dense = 784 * 32 + 32 + 32 * 10 + 10  # 25,450, as MN-SIGMOID-1x32
+    assert trainable_params(model) == dense + 2 * 32
+    assert model.count_params() == dense + 2 * 32 + 2 * 32
 
 
 def test_build_dense_applies_optimizer_and_learning_rate():

@@ -24,6 +24,7 @@ import numpy as np
 import optuna
 import tensorflow as tf
 
+from models import trainable_params
 from search.data import Split, load_test
 from search.evaluation.candidates import Candidate
 from search.evaluation.ensemble import RAW_COLUMNS_MODEL, ensemble_stage
@@ -86,7 +87,7 @@ def train_and_evaluate(
         if values and best_index is not None:
             figures[f"val_{name}"] = float(values[kept])
     figures.update(
-        n_params=int(model.count_params()),
+        n_params=trainable_params(model),
         epochs_run=len(history.get("val_loss", [])),
         best_epoch=None if best_index is None else best_index + 1,
         seconds=round(seconds, 3),
@@ -135,7 +136,7 @@ class _EpochLines(keras.callbacks.Callback):
             f"{candidate.monitor} gain"
         )
         self._log(
-            f"{self._prefix}: training {self.model.count_params():,} params, at most "
+            f"{self._prefix}: training {trainable_params(self.model):,} params, at most "
             f"{counted(candidate.max_epochs, 'epoch')}{stop}"
         )
 

@@ -14,7 +14,7 @@ import keras
 import optuna
 from optuna_integration import KerasPruningCallback
 
-from models import ModelParams, build_dense
+from models import ModelParams, build_dense, trainable_params
 from models.task import CLASSIFICATION, TASKS, Task
 from search.data import Split
 from search.study.config import EVAL_BATCH, StudyConfig
@@ -69,13 +69,13 @@ class Objective:
         keras.backend.clear_session(free_memory=True)
         keras.utils.set_random_seed(self.config.seed + trial.number)
         model = build_model(params, self.data, self.config.max_epochs)
-        trial.set_user_attr("n_params", int(model.count_params()))
+        n_params = trainable_params(model)
+        trial.set_user_attr("n_params", n_params)
 
         history = keras.callbacks.History()
         # Order matters: History records the epoch before the pruning callback may raise.
         task = self.config.task_spec
         callbacks: list[keras.callbacks.Callback] = [history]
-        n_params = int(model.count_params())
         if isinstance(trial, optuna.trial.Trial) and self.config.pareto:
             prune = self.config.pruner != "none"  # --pruner none: the curve is only stored
             callbacks.append(
