@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -253,3 +254,32 @@ def test_the_callback_never_stops_after_the_last_epoch_or_when_told_not_to_prune
         0, {"val_accuracy": 0.70}
     )
     assert off.user_attrs["curve"] == [0.70], "the unpruned search still stores curves"
+
+
+def test_a_new_pareto_study_starts_at_both_ends_of_the_front(tmp_path):
+    """The accuracy search starts from one wide network; the Pareto search also from the
+    smallest the space allows, with the same recipe, so the front's small end is measured."""
+    from models import build_dense, trainable_params
+    from search.study.resume import open_study
+    from search.study.space import sample_params
+    from search.study.studyfile import PRESETS
+    from storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    storage = open_storage(url)
+    preset = PRESETS["fashion"].with_overrides(storage=url)
+
+    def enqueued(**overrides) -> list[dict]:
+        study = open_study(preset.with_overrides(**overrides), storage, "here")
+        return [t.system_attrs["fixed_params"] for t in study.get_trials(deepcopy=False)]
+
+    (wide,) = enqueued(study_name="one")
+    small = {k: v for k, v in wide.items() if not k.endswith("_l1")}
+    small.update(n_layers=1, n_units_l0=32, dropout_l0=0.0, batch_norm=False)
+    assert enqueued(study_name="two", pareto=True) == [wide, small]
+    params = sample_params(optuna.trial.FixedTrial(small), preset.space)
+    stats = (np.zeros(784, np.float32), np.ones(784, np.float32))  # standardised inputs
+    model = build_dense(params, feature_stats=stats, decay_steps=1000)
+    assert trainable_params(model) == 784 * 32 + 32 + 32 * 10 + 10, (
+        "as small as MN-SIGMOID-1x32 (25,450), within 1/20 of FM-SHALLOW-2x78-d0.5 (617,848)"
+    )

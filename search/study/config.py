@@ -210,6 +210,24 @@ class StudyConfig:
             return {**WARM_START, "label_smoothing": 0.0}
         return dict(WARM_START)
 
+    def warm_starts(self) -> list[dict[str, Any]]:
+        """The trials a new study starts with. A Pareto search also starts at the other end of
+        the front: the same recipe in the smallest network the space allows (one layer of the
+        fewest units, the least dropout, no batch normalisation, whose scale and shift count as
+        parameters and which did not pay in bench_ablation), so the front's small end is
+        measured from the start rather than left to the sampler's luck on a log-scale width."""
+        wide = self.warm_start_params()
+        if not self.pareto:
+            return [wide]
+        small = {k: v for k, v in wide.items() if not k.endswith("_l1")}
+        small.update(
+            n_layers=1,
+            n_units_l0=self.space.n_units[0],
+            dropout_l0=self.space.dropout[0],
+            batch_norm=False,
+        )
+        return [wide, small]
+
     def data_source(self) -> DataSource:
         """Where this study's data comes from (built-in, or the study file's files)."""
         if self.train is None:

@@ -89,10 +89,12 @@ def open_study(
             # database's unique key lets one win, and the loser's copy is the same anyway.
             with contextlib.suppress(IntegrityError):
                 study.set_user_attr(key, value)
-        if config.warm_start and n_existing == 0 and warm_start_fits(config):
+        if config.warm_start and n_existing == 0:
             # A practitioner's strong configuration is the first trial; the sampler improves on
             # it (Optuna's enqueue_trial, "evaluate a known good set of parameters first").
-            study.enqueue_trial(config.warm_start_params(), skip_if_exists=True)
+            for params in config.warm_starts():
+                if warm_start_fits(config, params):
+                    study.enqueue_trial(params, skip_if_exists=True)
     return study
 
 
@@ -134,15 +136,15 @@ def _describe(directions: list[str]) -> str:
     return f"two objectives (a Pareto study: {figure} against parameters)"
 
 
-def warm_start_fits(config: StudyConfig) -> bool:
-    """WARM_START lies inside the study's space (a study file may narrow it): Optuna's
-    FixedTrial warns about every value outside its distribution."""
+def warm_start_fits(config: StudyConfig, params: dict) -> bool:
+    """A warm start's `params` lie inside the study's space (a study file may narrow it):
+    Optuna's FixedTrial warns about every value outside its distribution."""
     from search.study.space import sample_params  # space imports config only: no cycle
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            sample_params(optuna.trial.FixedTrial(config.warm_start_params()), config.space)
+            sample_params(optuna.trial.FixedTrial(params), config.space)
         except ValueError:
             return False
     return not any("out of the range" in str(w.message) for w in caught)
