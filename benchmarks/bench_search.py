@@ -47,6 +47,17 @@ Data: Fashion-MNIST from --data-dir / env SEARCH_DATA_DIR, else the service's ow
                                                    # search, then 25 retrains of 3 seeds (the
                                                    # warm start's took 18 min): 12-14 hours
     python benchmarks/bench_search.py --budget 600 --repeats 2 --methods service kerastuner-bayes
+
+A full run is longer than many machines stay up. With `--repeats-file FILE` every finished repeat
+(all its arms, retrained) is appended to FILE as one JSON line with the machine and revision it
+ran on; the same command run again skips the recorded repeats, and `--new-repeats K` runs at most
+K more per invocation. A repeat's arms always run side by side in one invocation (the paired
+differences compare runs of one machine and one revision); one cut short is run again whole. The
+table is appended to RESULTS.md only once every repeat is recorded; until then it is printed,
+marked partial.
+
+    python benchmarks/bench_search.py --repeats-file benchmarks/search_repeats.jsonl --new-repeats 1
+                                   # one repeat: 75 min of search, 5 retrains: 2 to 2.5 hours
 """
 
 from __future__ import annotations
@@ -57,6 +68,7 @@ import importlib.util
 import json
 import math
 import os
+import platform
 import resource
 import signal
 import statistics
@@ -65,7 +77,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -829,6 +841,81 @@ def conditions(args: argparse.Namespace, n_test: int) -> str:
     return " ".join(sentences)
 
 
+# --- a full run over several invocations ---------------------------------------------------------
+
+# What must match for repeats to be pooled: the figures depend on them.
+SETTINGS = ("budget", "max_epochs", "seeds", "limit_train", "methods")
+
+
+class SettingsDiffer(Exception):
+    """The repeats file was made with other settings."""
+
+
+def settings_of(args: argparse.Namespace) -> dict[str, Any]:
+    return json.loads(json.dumps({name: getattr(args, name) for name in SETTINGS}))
+
+
+def load_repeats(path: Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The repeats recorded in `path` (one JSON line each), by repeat number."""
+    repeats: dict[int, dict[str, Any]] = {}
+    if not path.exists():
+        return repeats
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if entry["settings"] != settings:
+            theirs = entry["settings"]
+            changed = ", ".join(
+                f"{k}={theirs.get(k)!r}" for k in settings if theirs.get(k) != settings[k]
+            )
+            raise SettingsDiffer(
+                f"{path} line {number} was recorded with other settings ({changed}); run with "
+                "those, or give another --repeats-file"
+            )
+        repeats[entry["repeat"]] = entry
+    return repeats
+
+
+def repeat_entry(repeat: int, runs: list[Run], settings: dict[str, Any]) -> dict[str, Any]:
+    from search.study.metadata import git_revision
+
+    return {
+        "settings": settings,
+        "repeat": repeat,
+        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
+        "revision": git_revision(),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "runs": [asdict(run) for run in runs],
+    }
+
+
+def runs_of(entry: dict[str, Any]) -> list[Run]:
+    return [
+        Run(**{**run, "networks": [Network(**network) for network in run["networks"]]})
+        for run in entry["runs"]
+    ]
+
+
+def provenance_lines(repeats: dict[int, dict[str, Any]]) -> list[str]:
+    """Where and at which revision each recorded repeat ran, and what that means."""
+    lines = [
+        f"- repeat {r}: finished {e['finished']}, revision {e['revision']}, {e['machine']}"
+        for r, e in sorted(repeats.items())
+    ]
+    revisions = {e["revision"] for e in repeats.values()}
+    if any(revision.endswith("+dirty") for revision in revisions):
+        lines.append(
+            "- WARNING: a repeat ran with uncommitted changes: its figures cannot be reproduced "
+            "from a commit"
+        )
+    if len(revisions) > 1:
+        lines.append(
+            "- the repeats ran at different revisions; the arms of one repeat always share one"
+        )
+    return lines
+
+
 # --- command line -------------------------------------------------------------------------------
 
 
@@ -893,6 +980,19 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seeds each run's choice is retrained with (default {FULL['seeds']}; with --quick "
         f"{QUICK['seeds']})",
     )
+    parser.add_argument(
+        "--repeats-file",
+        type=Path,
+        metavar="FILE",
+        help="append each finished repeat to FILE (JSON lines) and skip the repeats it holds: a "
+        "full run over several invocations",
+    )
+    parser.add_argument(
+        "--new-repeats",
+        type=positive_int,
+        metavar="K",
+        help="with --repeats-file: run at most K repeats not yet recorded, then report",
+    )
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--kerastuner-child", metavar="JSONL", help=argparse.SUPPRESS)
     parser.add_argument("--tuner", choices=("hyperband", "bayes"), help=argparse.SUPPRESS)
@@ -953,27 +1053,53 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"bench_search.py: {exc}", file=sys.stderr)
         return 2
-    plot_path = common.plot_path(args, "search.png")
+    if args.new_repeats is not None and args.repeats_file is None:
+        print("--new-repeats needs --repeats-file", file=sys.stderr)
+        return 2
+    settings = settings_of(args)
+    try:
+        recorded = load_repeats(args.repeats_file, settings) if args.repeats_file else {}
+    except (SettingsDiffer, OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"bench_search.py: {exc}", file=sys.stderr)
+        return 2
+    recorded = {r: entry for r, entry in recorded.items() if r < args.repeats}
+    todo = [r for r in range(args.repeats) if r not in recorded][: args.new_repeats]
     arms = list(args.methods)
-    total = args.budget * args.repeats * len(arms)
+    total = args.budget * len(todo) * len(arms)
     print(
-        f"{len(arms)} arms x {args.repeats} repeats x {args.budget:.0f} s: {total / 60:.0f} min "
-        f"of search, then each run's choice retrained (seeds: {args.seeds})",
+        f"{len(arms)} arms x {len(todo)} repeats x {args.budget:.0f} s: {total / 60:.0f} min "
+        f"of search, then each run's choice retrained (seeds: {args.seeds})"
+        + (f"; {len(recorded)} repeats recorded in {args.repeats_file}" if recorded else ""),
         flush=True,
     )
-    runs: list[Run] = []
+    runs = [run for r in sorted(recorded) for run in runs_of(recorded[r])]
     with tempfile.TemporaryDirectory(prefix="bench_search_") as folder:
-        for repeat in range(args.repeats):
+        for repeat in todo:
+            repeat_runs = []
             for position, arm in enumerate(rotated(arms, repeat)):
                 print(f"repeat {repeat}, position {position}: {arm} ...", flush=True)
                 run = run_arm(arm, repeat, position, args, Path(folder))
                 retrain(run, data, test, args)
-                runs.append(run)
+                repeat_runs.append(run)
                 print(f"  {progress(run)}", flush=True)
+            runs += repeat_runs
+            if args.repeats_file:
+                recorded[repeat] = repeat_entry(repeat, repeat_runs, settings)
+                with args.repeats_file.open("a") as out:
+                    out.write(json.dumps(recorded[repeat]) + "\n")
+    missing = [r for r in range(args.repeats) if r not in recorded] if args.repeats_file else []
+    if missing:
+        args.no_record = True  # a partial table is printed, not recorded (nor its default plot)
+    plot_path = common.plot_path(args, "search.png")
     body = [
         conditions(args, len(test[1])),
         "",
-        revision_line(),
+        *(
+            [f"PARTIAL: repeats {missing} not yet run; run the same command again to add them"]
+            if missing
+            else []
+        ),
+        *(provenance_lines(recorded) if args.repeats_file else [revision_line()]),
         "",
         common.markdown_table(SUMMARY_HEADERS, summary_rows(runs, arms)),
         "",

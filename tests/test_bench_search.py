@@ -1,0 +1,100 @@
+"""bench_search's record of repeats: a full run over several invocations, each repeat whole.
+
+The arms are stand-ins here (no training): what is tested is which repeats run, what is
+recorded, and when the table goes to RESULTS.md. The real arms run in test_benchmarks.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.study.config import WARM_START
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture
+def bench(monkeypatch, tmp_path):
+    """bench_search with stand-in arms; `bench.ran` lists (repeat, arm) as they run and
+    `bench.recorded` the bodies appended to RESULTS.md."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_search
+
+    import search.data
+
+    bench_search.ran, bench_search.recorded = [], []
+
+    def run_arm(arm, repeat, position, args, workdir):
+        bench_search.ran.append((repeat, arm))
+        network = bench_search.Network(
+            seconds=10.0, params=dict(WARM_START), epochs=2, value=0.80 + repeat / 100
+        )
+        return bench_search.Run(
+            arm=arm,
+            repeat=repeat,
+            position=position,
+            budget=args.budget,
+            startup=1.0,
+            cpu_seconds=5.0,
+            load=1.0,
+            stopped="interrupted",
+            networks=[network],
+        )
+
+    def retrain(run, data, test, args):
+        run.test_accuracies, run.retrain_seconds = [0.85], 3.0
+
+    monkeypatch.setattr(bench_search, "run_arm", run_arm)
+    monkeypatch.setattr(bench_search, "retrain", retrain)
+    monkeypatch.setattr(bench_search, "service_split", lambda args: None)
+    monkeypatch.setattr(search.data, "load_test", lambda *a: (np.zeros((4, 28, 28)), np.zeros(4)))
+    monkeypatch.setattr(
+        bench_search.common,
+        "append_results",
+        lambda title, body: bench_search.recorded.append(body) or tmp_path / "RESULTS.md",
+    )
+    return bench_search
+
+
+def _args(path: Path, tmp_path: Path, budget: str = "5") -> list[str]:
+    return [
+        "--budget", budget, "--repeats", "2", "--methods", "service", "tpe-nopruning",
+        "--seeds", "1", "--max-epochs", "2", "--repeats-file", str(path), "--new-repeats", "1",
+        "--plot", str(tmp_path / "search.png"),
+    ]  # fmt: skip
+
+
+def test_repeats_are_recorded_one_invocation_at_a_time_and_reported_once_all_are_in(
+    bench, tmp_path, capsys
+):
+    path = tmp_path / "repeats.jsonl"
+    assert bench.main(_args(path, tmp_path)) == 0
+    assert bench.ran == [(0, "service"), (0, "tpe-nopruning")], "one new repeat, whole"
+    assert len(path.read_text().splitlines()) == 1
+    assert "PARTIAL: repeats [1] not yet run" in capsys.readouterr().out
+    assert bench.recorded == [], "a partial table is printed, not recorded"
+
+    assert bench.main(_args(path, tmp_path)) == 0
+    assert bench.ran[2:] == [(1, "tpe-nopruning"), (1, "service")], "repeat 1, rotated"
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [e["repeat"] for e in entries] == [0, 1]
+    assert all(e["revision"] and e["machine"] for e in entries), "where each repeat ran"
+    (body,) = bench.recorded
+    assert "PARTIAL" not in body
+    assert "- repeat 0: finished" in body and "- repeat 1: finished" in body
+    runs_table = body[body.index("Per run:") :]
+    assert runs_table.count("| service") == 2, "the recorded repeat's runs are in the table"
+
+
+def test_a_repeats_file_made_with_other_settings_is_refused(bench, tmp_path, capsys):
+    path = tmp_path / "repeats.jsonl"
+    assert bench.main(_args(path, tmp_path)) == 0
+    capsys.readouterr()
+    assert bench.main(_args(path, tmp_path, budget="6")) == 2
+    err = capsys.readouterr().err
+    assert "other settings (budget=5.0)" in err and len(err.strip().splitlines()) == 1, err
+    assert len(bench.ran) == 2, "nothing ran"
