@@ -111,3 +111,20 @@ def test_load_split_without_data_dir_uses_the_first_local_copy(tmp_path, monkeyp
     monkeypatch.setattr(search.data.locate, "local_dirs", lambda dataset: (empty, copy))
     split = load_split("mnist", None, limit_train=200)
     assert split.source == str(copy), "the folder without files is skipped"
+
+
+def test_standardisation_neither_divides_by_zero_nor_blows_up_rare_features():
+    """A pixel blank in every training image stays unscaled; one inked in a single image is
+    scaled by at least a tenth of its range; an ordinary feature gets its own variance."""
+    from search.data import Split
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((1000, 3), np.float32)
+    x[:, 0] = rng.normal(0.5, 0.1, 1000)  # ordinary
+    x[7, 2] = 1.0  # inked once; column 1 is blank throughout
+    split = Split(x, np.zeros(1000, int), x[:10], np.zeros(10, int), source="synthetic")
+    mean, variance = split.feature_stats
+    assert variance[0] == pytest.approx(x[:, 0].var(dtype=np.float64))
+    assert variance[1] == 1.0, "a constant feature is left as it is"
+    assert variance[2] == pytest.approx((1.0 / 10) ** 2), "std floored at range / 10"
+    assert np.sqrt(variance[2]) > np.sqrt(x[:, 2].var()) * 3, "instead of about 0.03"

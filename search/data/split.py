@@ -22,6 +22,7 @@ from search.data.source import DataSource
 from search.errors import DataError
 
 MIN_VALIDATION = 5  # examples the validation split needs at the least
+STD_FLOOR_OF_RANGE = 10  # standardisation: a feature's std counts as at least range / this
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,19 @@ class Split:
     @functools.cached_property
     def feature_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of each input feature over the training part (never validation):
-        what input standardisation uses. Computed once per process."""
+        what input standardisation uses. Computed once per process.
+
+        A feature's standard deviation counts as at least a tenth of its range in the training
+        part, and a feature constant there is left unscaled (variance 1): Keras divides by
+        max(std, 1e-7), so an MNIST border pixel that is blank in every training image (67 of
+        784 are) but inked in a validation image became a value near 10^6, and one inked in a
+        handful of training images a value in the hundreds. A feature spread like a normal
+        sample is not touched (its std is about range / 9 at this sample size)."""
         flat = self.x_train.reshape(len(self.x_train), -1)
-        return flat.mean(axis=0, dtype=np.float64), flat.var(axis=0, dtype=np.float64)
+        mean, variance = flat.mean(axis=0, dtype=np.float64), flat.var(axis=0, dtype=np.float64)
+        spread = np.ptp(flat, axis=0).astype(np.float64)
+        floored = np.maximum(variance, (spread / STD_FLOOR_OF_RANGE) ** 2)
+        return mean, np.where(spread > 0, floored, 1.0)
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
