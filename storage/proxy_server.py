@@ -2,8 +2,8 @@
 heartbeat rule Optuna's proxy leaves out.
 
 Many workers talk to one proxy process (`python -m search.proxy`), which alone holds database
-connections (one per answering thread, whatever the number of workers) and caches finished
-trials.
+connections (one per answering thread, whatever the number of workers) and caches the trials
+(`ProxyCache`).
 Optuna's gRPC client has no heartbeat, so a worker beats by setting the trial system attribute
 `BEAT_KEY` (storage.proxy_client); `ProxyBackend` records each such call as Optuna's own
 heartbeat, on the database's clock, instead of storing it. A `Reaper` thread then does for every
@@ -17,21 +17,27 @@ having to start a trial. Beside Optuna's service the proxy answers one more meth
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import json
 import logging
 import math
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
 import optuna
-from optuna.storages._cached_storage import _CachedStorage  # private: Optuna is pinned
+from optuna.distributions import distribution_to_json, json_to_distribution
+from optuna.storages._cached_storage import _CachedStorage, _StudyInfo  # private: Optuna is pinned
 from optuna.storages._grpc import servicer as grpc_servicer  # private, as above
 from optuna.storages._grpc.auto_generated import api_pb2
 from optuna.storages._grpc.server import make_server  # private, as above
-from optuna.trial import TrialState
+from optuna.storages._rdb import models as rdb_models  # private, as above
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.proxy_client import BEAT_KEY, WAITING_METHOD
@@ -52,20 +58,34 @@ class ProxyBackend(ResilientRDBStorage):
         super().set_trial_system_attr(trial_id, key, value)
 
 
-class CoalescedCache(_CachedStorage):
-    """Optuna's caching layer (what `optuna.storages.get_storage` wraps an RDBStorage in), whose
-    refresh from the database serves every request that was waiting for it.
+class ProxyCache(_CachedStorage):
+    """Optuna's caching layer (what `optuna.storages.get_storage` wraps an RDBStorage in), made
+    for many workers behind one proxy in two ways.
 
-    Before answering for a study, the cache re-reads the study's unfinished trials from the
-    database, one request at a time. With hundreds of workers each holding a running trial, every
-    ask queued behind a read of all of them. A refresh that began after a request arrived has
-    seen every write made before it, so that request needs no refresh of its own.
+    A refresh serves every request that waited for it. Before answering for a study, the cache
+    re-reads the study's unfinished trials from the database, one request at a time: with
+    hundreds of workers each holding a running trial, every ask queued behind a read of all of
+    them. A refresh that began after a request arrived has seen every write made before it, so
+    that request needs no refresh of its own.
+
+    A trial created here is answered from memory while it runs. Optuna's cache keeps only
+    finished trials, so every `get_trial` of a running one (each ask reads its new trial, each
+    tell the trial it finishes) was six queries. A trial created through this cache is
+    "owned": each write to it goes to the database first (which still checks that the trial
+    may be written) and then to the cached copy, as the database will read it back. The trial
+    stops being owned at its first state change (a finished trial gets its completion time
+    from the database, as with Optuna's cache), at any write that fails, or when a refresh
+    finds it finished by another writer; it is read from the database from then on. Another
+    writer that finishes a trial (a worker on the database itself failing it as stale) is
+    thus seen at the next refresh or at the owner's next write, whichever comes first.
     """
 
     def __init__(self, backend: optuna.storages.RDBStorage) -> None:
         super().__init__(backend)
         self._refreshing = threading.Lock()
         self._refresh_began: dict[int, float] = {}  # study id -> start of its last refresh
+        self._owned: set[int] = set()  # running trials created here and written only here
+        self._keeps_whole_seconds = backend.engine.dialect.name == "mysql"
 
     def _read_trials_from_remote_storage(self, study_id: int) -> None:
         asked = time.monotonic()
@@ -75,6 +95,124 @@ class CoalescedCache(_CachedStorage):
             began = time.monotonic()
             super()._read_trials_from_remote_storage(study_id)
             self._refresh_began[study_id] = began
+
+    def waiting_trials(self, study_id: int) -> list[FrozenTrial]:
+        """The study's WAITING trials, read from the database alone (each ask looks for one to
+        claim; a refresh would re-read every running trial). Those the cache does not know yet
+        join it, so that a worker claiming one can write to it; a copy it already holds is left
+        to the refreshes."""
+        trials = self._backend._get_trials(
+            study_id,
+            states=(TrialState.WAITING,),
+            included_trial_ids=set(),
+            trial_id_greater_than=-1,
+        )
+        with self._lock:
+            study = self._studies.setdefault(study_id, _StudyInfo())
+            unknown = [
+                t for t in trials if t._trial_id not in self._trial_id_to_study_id_and_number
+            ]
+            self._add_trials_to_cache(study_id, unknown)
+            study.unfinished_trial_ids.update(t._trial_id for t in unknown)
+        return trials
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        if template_trial is not None:  # a template may be WAITING or finished: not owned
+            return trial_id
+        # The copy holds the start time as Python made it; MySQL's DATETIME keeps whole seconds.
+        stored = self._backend.get_trial(trial_id) if self._keeps_whole_seconds else None
+        with self._lock:
+            if stored is not None:
+                self._studies[study_id].trials[stored.number] = stored
+            self._owned.add(trial_id)
+        return trial_id
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._lock:
+            if trial_id in self._owned:
+                study_id, number = self._trial_id_to_study_id_and_number[trial_id]
+                trial = self._studies[study_id].trials[number]
+                if trial.state == TrialState.RUNNING:
+                    return trial
+                self._owned.discard(trial_id)  # a refresh saw it finished by another writer
+        return super().get_trial(trial_id)
+
+    def delete_study(self, study_id: int) -> None:
+        with self._lock:
+            self._owned = {
+                trial_id
+                for trial_id in self._owned
+                if self._trial_id_to_study_id_and_number[trial_id][0] != study_id
+            }
+        super().delete_study(study_id)
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: optuna.distributions.BaseDistribution,
+    ) -> None:
+        with self._writing(trial_id) as cached:
+            super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
+            stored = json_to_distribution(distribution_to_json(distribution))
+            cached(
+                params={param_name: stored.to_external_repr(param_value_internal)},
+                distributions={param_name: stored},
+            )
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        with self._writing(trial_id) as cached:
+            super().set_trial_intermediate_value(trial_id, step, intermediate_value)
+            value_model = rdb_models.TrialIntermediateValueModel
+            stored = value_model.stored_repr_to_intermediate_value(
+                *value_model.intermediate_value_to_stored_repr(intermediate_value)
+            )
+            cached(intermediate_values={step: stored})
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        with self._writing(trial_id) as cached:
+            super().set_trial_user_attr(trial_id, key, value)
+            cached(user_attrs={key: json.loads(json.dumps(value))})
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        with self._writing(trial_id) as cached:
+            super().set_trial_system_attr(trial_id, key, value)
+            if key != BEAT_KEY:  # a beat is a heartbeat record, not an attribute (ProxyBackend)
+                cached(system_attrs={key: json.loads(json.dumps(value))})
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        with self._lock:
+            self._owned.discard(trial_id)
+        return super().set_trial_state_values(trial_id, state, values)
+
+    @contextlib.contextmanager
+    def _writing(self, trial_id: int) -> Iterator[Callable[..., None]]:
+        """Around a write to the database: `cached(field={key: value})` then adds the written
+        entries to the owned trial's cached copy (a new copy: one already answered is never
+        changed). A write that raises disowns the trial."""
+
+        def cached(**entries: dict[Any, Any]) -> None:
+            with self._lock:
+                if trial_id not in self._owned:
+                    return
+                study_id, number = self._trial_id_to_study_id_and_number[trial_id]
+                trial = copy.copy(self._studies[study_id].trials[number])
+                for field, added in entries.items():
+                    setattr(trial, field, {**getattr(trial, field), **added})
+                self._studies[study_id].trials[number] = trial
+
+        try:
+            yield cached
+        except BaseException:
+            with self._lock:
+                self._owned.discard(trial_id)
+            raise
 
 
 class Reaper(threading.Thread):
@@ -121,20 +259,17 @@ class Reaper(threading.Thread):
             self._studies = studies  # deleted studies are forgotten
 
 
-def open_backend(
-    url: str, heartbeat: int, threads: int = DEFAULT_THREADS
-) -> optuna.storages.BaseStorage:
+def open_backend(url: str, heartbeat: int, threads: int = DEFAULT_THREADS) -> ProxyCache:
     """The database behind the proxy, with Optuna's caching layer (its proxy documentation asks
-    for it: a bare RDBStorage reads every trial on every request) refreshed for many requests at
-    once (`CoalescedCache`), and a connection kept open for each answering thread and the
-    reaper."""
-    return CoalescedCache(
+    for it: a bare RDBStorage reads every trial on every request) made for many workers
+    (`ProxyCache`), and a connection kept open for each answering thread and the reaper."""
+    return ProxyCache(
         open_storage(url, heartbeat_interval=heartbeat, kind=ProxyBackend, pool_size=threads + 1)
     )
 
 
 def serve(
-    storage: optuna.storages.BaseStorage,
+    storage: ProxyCache,
     *,
     host: str,
     port: int,
@@ -154,16 +289,14 @@ def serve(
         reaper.stop()
 
 
-def waiting_trials_handler(storage: optuna.storages.BaseStorage) -> grpc.GenericRpcHandler:
+def waiting_trials_handler(storage: ProxyCache) -> grpc.GenericRpcHandler:
     """The gRPC handler of `WAITING_METHOD`: the study's WAITING trials, nothing else."""
 
     def get_waiting(
         request: api_pb2.GetTrialsRequest, context: grpc.ServicerContext
     ) -> api_pb2.GetTrialsReply:
         try:
-            trials = storage.get_all_trials(
-                request.study_id, deepcopy=False, states=(TrialState.WAITING,)
-            )
+            trials = storage.waiting_trials(request.study_id)
         except KeyError as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         return api_pb2.GetTrialsReply(trials=[grpc_servicer._to_proto_trial(t) for t in trials])

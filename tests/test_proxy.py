@@ -29,8 +29,8 @@ from search.status import main as status_main
 from storage.errors import StorageError
 from storage.proxy_client import BEAT_KEY, heartbeat, open_proxy
 from storage.proxy_server import (
-    CoalescedCache,
     ProxyBackend,
+    ProxyCache,
     Reaper,
     failure_bound,
     open_backend,
@@ -265,7 +265,7 @@ def test_reaper_goes_on_after_a_round_that_failed(caplog):
 
 def test_one_cache_refresh_serves_the_requests_that_waited_for_it(tmp_path, monkeypatch):
     rdb = open_storage(f"sqlite:///{tmp_path / 'c.db'}", kind=ProxyBackend)
-    cache = CoalescedCache(rdb)
+    cache = ProxyCache(rdb)
     study_id = cache.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "c")
     reads, read = [], rdb._get_trials
 
@@ -285,6 +285,90 @@ def test_one_cache_refresh_serves_the_requests_that_waited_for_it(tmp_path, monk
     rdb.create_new_trial(study_id)
     assert [t.number for t in cache.get_all_trials(study_id)] == [0]
     assert len(reads) <= 4
+
+
+def test_the_cache_answers_a_running_trial_created_through_it_as_the_database_holds_it(
+    tmp_path, monkeypatch
+):
+    """Each ask and tell reads its running trial; the proxy answers from memory a trial created
+    through it, and what it answers is what the database would: every kind of write, values
+    that do not survive storage unchanged (a tuple, NaN, infinity) included."""
+    _check_cached_copy(f"sqlite:///{tmp_path / 'c.db'}", monkeypatch)
+
+
+def test_the_cached_copy_is_the_servers_too(server_url, monkeypatch):
+    """The same on PostgreSQL and MariaDB (whose DATETIME keeps whole seconds: the start time is
+    the stored one, not Python's)."""
+    _check_cached_copy(server_url, monkeypatch)
+
+
+def _check_cached_copy(url: str, monkeypatch) -> None:
+    rdb = open_storage(url, kind=ProxyBackend)
+    cache = ProxyCache(rdb)
+    study_id = cache.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "c")
+    trial_id = cache.create_new_trial(study_id)
+    cache.set_trial_param(trial_id, "lr", 0.01, FloatDistribution(1e-4, 1.0, log=True))
+    cache.set_trial_param(trial_id, "units", 3.0, optuna.distributions.IntDistribution(1, 8))
+    activations = optuna.distributions.CategoricalDistribution(("relu", "gelu", None))
+    cache.set_trial_param(trial_id, "activation", 1.0, activations)
+    for step, value in enumerate([0.5, float("nan"), float("inf"), float("-inf")]):
+        cache.set_trial_intermediate_value(trial_id, step, value)
+    cache.set_trial_intermediate_value(trial_id, 0, 0.6)  # a step written again
+    cache.set_trial_user_attr(trial_id, "shape", (2, 3))
+    cache.set_trial_system_attr(trial_id, "fixed_params", {"a": (1,)})
+    cache.set_trial_system_attr(trial_id, BEAT_KEY, 1)
+
+    stored = rdb.get_trial(trial_id)
+    monkeypatch.setattr(rdb, "get_trial", lambda _: pytest.fail("a running trial read again"))
+    answered = cache.get_trial(trial_id)
+    assert repr(answered) == repr(stored), "the cached copy is the database's (NaN != NaN)"
+    assert answered.params["activation"] == "gelu" and answered.user_attrs["shape"] == [2, 3]
+    monkeypatch.undo()
+
+    # Finished, it is read from the database (its completion time is the database's).
+    cache.set_trial_state_values(trial_id, TrialState.COMPLETE, [0.9])
+    assert repr(cache.get_trial(trial_id)) == repr(rdb.get_trial(trial_id))
+    assert cache.get_trial(trial_id).datetime_complete is not None
+    rdb.engine.dispose()
+
+
+def test_a_trial_failed_behind_the_caches_back_is_read_from_the_database(tmp_path):
+    """Another writer (a worker on the database itself) fails a trial the proxy holds: the next
+    write through the proxy is refused by the database, and the proxy stops answering from its
+    copy."""
+    rdb = open_storage(f"sqlite:///{tmp_path / 'c.db'}", kind=ProxyBackend)
+    cache = ProxyCache(rdb)
+    study_id = cache.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "c")
+    trial_id = cache.create_new_trial(study_id)
+    rdb.set_trial_state_values(trial_id, TrialState.FAIL)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        cache.set_trial_intermediate_value(trial_id, 0, 0.5)
+    assert cache.get_trial(trial_id).state == TrialState.FAIL
+    # Without a write: the next refresh (any worker's read of the study) shows it.
+    other = cache.create_new_trial(study_id)
+    rdb.set_trial_state_values(other, TrialState.FAIL)
+    cache.get_all_trials(study_id)
+    assert cache.get_trial(other).state == TrialState.FAIL
+
+
+def test_waiting_trials_are_read_alone_and_can_then_be_claimed_and_written(tmp_path, monkeypatch):
+    """The WAITING method reads the WAITING trials from the database without a refresh of the
+    running ones; a trial it returns can be claimed and written through the cache."""
+    rdb = open_storage(f"sqlite:///{tmp_path / 'c.db'}", kind=ProxyBackend)
+    cache = ProxyCache(rdb)
+    study = optuna.create_study(study_name="w", storage=cache)
+    running = [study.ask({"x": X}) for _ in range(3)]
+    optuna.create_study(study_name="w", storage=rdb, load_if_exists=True).enqueue_trial({"x": 0.5})
+    monkeypatch.setattr(
+        cache, "_read_trials_from_remote_storage", lambda _: pytest.fail("a refresh")
+    )
+    (waiting,) = cache.waiting_trials(study._study_id)
+    assert waiting.system_attrs["fixed_params"] == {"x": 0.5}
+    assert waiting.number not in {t.number for t in running}
+    assert cache.set_trial_state_values(waiting._trial_id, TrialState.RUNNING)
+    cache.set_trial_param(waiting._trial_id, "x", 0.5, X)
+    assert rdb.get_trial(waiting._trial_id).params == {"x": 0.5}
+    assert cache.waiting_trials(study._study_id) == []
 
 
 def test_failure_bound_is_grace_period_plus_one_reap_round():
