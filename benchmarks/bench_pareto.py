@@ -1,8 +1,9 @@
-"""The Pareto search's front rule against the same search without pruning, at one wall budget.
+"""The Pareto search's default pruning against the same search without pruning, at one budget.
 
 Runs `python -m search.run --study fashion --pareto` (the service as users run it, no retrain)
-on a fresh SQLite study per run, twice per repeat: with the front rule (the default) and with
-`--pruner none` (curves stored, nothing stopped), alternating which arm goes first. Every figure
+on a fresh SQLite study per run, twice per repeat: "pruned", with the default pruner (the front
+rule and the rungs of search/study/pareto.py), and "no pruning", with `--pruner none` (curves
+stored, nothing stopped), alternating which arm goes first. Every figure
 is read from the study's database at the same wall budget, counted from the start of the first
 trial (worker start-up is left out, the same for both arms):
 - the hypervolume of the validation front (loss = 1 - validation accuracy, and log10 of the
@@ -30,7 +31,7 @@ from search.cli import positive_int
 
 QUICK = {"repeats": 1, "budget": 30.0, "limit_train": 2000, "max_epochs": 2}
 FULL = {"repeats": 3, "budget": 900.0, "limit_train": None, "max_epochs": None}
-ARMS = ("front rule", "no pruning")
+ARMS = ("pruned", "no pruning")
 REFERENCE = (0.5, 7.5)  # (1 - accuracy, log10 parameters): a front point must beat both
 CHECKPOINTS = 6
 HEADERS = (
@@ -148,12 +149,12 @@ def summary(results: list[dict]) -> list[str]:
     ratio = mean(rule, "trials_per_hour") / max(mean(plain, "trials_per_hour"), 1e-9)
     pairs = [a - b for a, b in zip(final(rule), final(plain), strict=True)]
     return [
-        f"- trials per hour, mean: front rule {mean(rule, 'trials_per_hour'):.0f}, no pruning "
+        f"- trials per hour, mean: pruned {mean(rule, 'trials_per_hour'):.0f}, no pruning "
         f"{mean(plain, 'trials_per_hour'):.0f} ({ratio:.2f}x; target >= 3x)",
-        f"- final hypervolume, mean: front rule {statistics.fmean(final(rule)):.4f}, no pruning "
+        f"- final hypervolume, mean: pruned {statistics.fmean(final(rule)):.4f}, no pruning "
         f"{statistics.fmean(final(plain)):.4f}; paired difference per repeat "
-        f"{', '.join(f'{d:+.4f}' for d in pairs)} (target: front rule at least as large)",
-        f"- epochs trained, mean: front rule {mean(rule, 'epochs'):.0f}, no pruning "
+        f"{', '.join(f'{d:+.4f}' for d in pairs)} (target: pruned at least as large)",
+        f"- epochs trained, mean: pruned {mean(rule, 'epochs'):.0f}, no pruning "
         f"{mean(plain, 'epochs'):.0f}",
     ]
 

@@ -77,7 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"start no new trial after this many seconds; default {d.timeout:.0f}",
     )
     flag("--sampler", choices=SAMPLERS, help="tpe (multivariate, grouped) or random; default tpe")
-    flag("--pruner", choices=PRUNERS, help="rule that stops weak trials early; default hyperband")
+    flag(
+        "--pruner",
+        choices=PRUNERS,
+        help="rule that stops weak trials early; default hyperband (with --pareto: the front rule "
+        "and rungs; median or patient: the front rule alone)",
+    )
     flag(
         "--max-epochs",
         type=positive_int,

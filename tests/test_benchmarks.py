@@ -197,7 +197,7 @@ def test_bench_quality_quick_runs_the_command_end_to_end_and_reports_validation_
 def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_at_one_budget():
     result = _run("bench_pareto.py", "--quick", "--no-record", env=fashion_env())
     assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
-    for arm in ("front rule", "no pruning"):
+    for arm in ("pruned", "no pruning"):
         row = _table_row(result.stdout, "1", arm)
         assert row is not None, f"no row for {arm} in:\n{result.stdout}"
         cells = [c.strip() for c in row.strip().strip("|").split("|")]
@@ -206,8 +206,8 @@ def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_at_one_budge
         assert history[-1] > 0, f"no front point inside the reference: {row}"
         trials, pruned = int(cells[9]), int(cells[10])
         assert trials > 0 and (pruned == 0 if arm == "no pruning" else pruned <= trials)
-    assert re.search(r"trials per hour, mean: front rule \d+, no pruning \d+ \(\d", result.stdout)
-    assert re.search(r"final hypervolume, mean: front rule \d\.\d{4}", result.stdout)
+    assert re.search(r"trials per hour, mean: pruned \d+, no pruning \d+ \(\d", result.stdout)
+    assert re.search(r"final hypervolume, mean: pruned \d\.\d{4}", result.stdout)
 
 
 def test_bench_refit_quick_scores_both_arms_on_the_held_back_validation_split():

@@ -1,5 +1,6 @@
-"""The Pareto search: the front rule on crafted curves, the choice of front points, and a
-`--pareto` run end to end on a slice of real Fashion-MNIST (pruned trials, report section)."""
+"""The Pareto search: the front rule and the rungs on crafted curves, the choice of front
+points, and a `--pareto` run end to end on a slice of real Fashion-MNIST (pruned trials, report
+section)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from optuna.trial import TrialState
 from models.task import CLASSIFICATION, REGRESSION
 from search.evaluation.selection import select_front
 from search.run import main
-from search.study.pareto import MIN_CURVES, Finished, optimistic_final, should_stop
+from search.study.pareto import (
+    MIN_CURVES,
+    Finished,
+    front_ranks,
+    is_rung,
+    optimistic_final,
+    outranked_at_rung,
+    should_stop,
+)
 from tests.conftest import REAL_FASHION, needs_real_fashion, run_cli
 
 # Four finished trials of 10k..40k parameters. From epoch 1 to their end they gained at most
@@ -64,6 +73,58 @@ def test_the_rule_reads_rmse_downwards_for_regression():
     # the 10k trial finished at 1.5 (lower is better): stop.
     assert should_stop([2.5], 50_000, finished, REGRESSION)
     assert not should_stop([1.6], 50_000, finished, REGRESSION)  # could reach 1.1 < 1.2
+
+
+def test_rungs_sit_at_epochs_1_3_9_27():
+    assert [e for e in range(1, 30) if is_rung(e)] == [1, 3, 9, 27]
+
+
+def test_at_a_rung_a_trial_goes_on_only_among_the_best_third_by_fronts():
+    # Epoch 1 of FINISHED: (0.70, 10k) (0.80, 20k) (0.82, 30k) (0.85, 40k), one front of four.
+    # 50k parameters at 0.85 is dominated by (0.85, 40k): four trials ahead of it, and only
+    # ceil(5 / 3) = 2 of the five go on.
+    assert outranked_at_rung([0.85], 50_000, FINISHED, CLASSIFICATION)
+    # The front rule lets the same trial go on: it could still reach 0.95.
+    assert not should_stop([0.85], 50_000, FINISHED, CLASSIFICATION)
+    # Not dominated (more accurate than all, or smaller than all): on the first front, goes on.
+    assert not outranked_at_rung([0.86], 50_000, FINISHED, CLASSIFICATION)
+    assert not outranked_at_rung([0.10], 5_000, FINISHED, CLASSIFICATION)
+    # Behind one front of one trial only: 1 ahead < 2 kept.
+    one_ahead = [Finished(10_000, (0.9,)), *(Finished(90_000, (0.1,)) for _ in range(3))]
+    assert not outranked_at_rung([0.5], 50_000, one_ahead, CLASSIFICATION)
+    assert outranked_at_rung([0.05], 95_000, one_ahead, CLASSIFICATION)  # 4 ahead
+
+
+@pytest.mark.parametrize("task", [CLASSIFICATION, REGRESSION])
+def test_front_ranks_match_peeling_the_fronts_one_by_one(task):
+    rng = np.random.default_rng(0)
+    points = [(round(float(f), 1), int(n)) for f, n in rng.integers(0, 8, (60, 2))]
+    points += points[:5]  # equal points share a front
+
+    def dominated(p, by):
+        kp, kb = task.sort_key(p[0]), task.sort_key(by[0])
+        return kb <= kp and by[1] <= p[1] and (kb < kp or by[1] < p[1])
+
+    expected, rest, rank = {}, set(points), 0
+    while rest:
+        front = {p for p in rest if not any(dominated(p, q) for q in rest)}
+        expected.update(dict.fromkeys(front, rank))
+        rest, rank = rest - front, rank + 1
+    assert front_ranks(points, task) == [expected[p] for p in points]
+
+
+def test_rungs_wait_for_enough_trials_and_judge_only_at_rung_epochs():
+    assert not outranked_at_rung([0.10], 90_000, FINISHED[: MIN_CURVES - 1], CLASSIFICATION)
+    # Epoch 2 is no rung; at epoch 3 the best figure by then counts (0.80 by epoch 3 < 0.86).
+    assert not outranked_at_rung([0.1, 0.1], 90_000, FINISHED, CLASSIFICATION)
+    assert outranked_at_rung([0.8, 0.1, 0.1], 90_000, FINISHED, CLASSIFICATION)
+    assert not outranked_at_rung([0.95, 0.1, 0.1], 90_000, FINISHED, CLASSIFICATION)
+
+
+def test_rungs_read_rmse_downwards_for_regression():
+    finished = [Finished(10_000 * (i + 1), (2.0 - i * 0.1,)) for i in range(4)]
+    assert outranked_at_rung([2.5], 50_000, finished, REGRESSION)
+    assert not outranked_at_rung([1.0], 50_000, finished, REGRESSION)
 
 
 def _front_study(points: list[tuple[float, int]]) -> optuna.Study:
@@ -127,7 +188,7 @@ def test_pareto_run_prunes_retrains_the_front_and_answers_the_size_question(
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert study.metric_names == ["val_accuracy", "n_params"]
     states = [t.state for t in study.trials]
-    assert states.count(TrialState.PRUNED) >= 1, "the front rule pruned nothing"
+    assert states.count(TrialState.PRUNED) >= 1, "the default pruning pruned nothing"
     assert states.count(TrialState.COMPLETE) >= MIN_CURVES
     for trial in study.trials:
         assert trial.user_attrs["curve"], "every trial stores its per-epoch figures"
@@ -234,7 +295,7 @@ def _study_with_finished() -> optuna.Study:
 
 
 def test_the_callback_stores_the_curve_and_stops_a_hopeless_trial():
-    from search.study.pareto import ParetoPruningCallback
+    from search.study.objective import ParetoPruningCallback
 
     trial = _study_with_finished().ask()
     callback = ParetoPruningCallback(trial, 50_000, CLASSIFICATION, max_epochs=3)
@@ -243,8 +304,21 @@ def test_the_callback_stores_the_curve_and_stops_a_hopeless_trial():
     assert trial.user_attrs["curve"] == [0.70]
 
 
+def test_the_callback_with_rungs_also_stops_a_trial_behind_at_a_rung():
+    from search.study.objective import ParetoPruningCallback
+
+    study = _study_with_finished()
+    front_only = study.ask()
+    ParetoPruningCallback(front_only, 50_000, CLASSIFICATION, 3).on_epoch_end(
+        0, {"val_accuracy": 0.85}
+    )
+    behind = ParetoPruningCallback(study.ask(), 50_000, CLASSIFICATION, 3, rungs=True)
+    with pytest.raises(optuna.TrialPruned, match="best 1/3"):
+        behind.on_epoch_end(0, {"val_accuracy": 0.85})
+
+
 def test_the_callback_never_stops_after_the_last_epoch_or_when_told_not_to_prune():
-    from search.study.pareto import ParetoPruningCallback
+    from search.study.objective import ParetoPruningCallback
 
     study = _study_with_finished()
     last = ParetoPruningCallback(study.ask(), 50_000, CLASSIFICATION, max_epochs=1)

@@ -12,13 +12,22 @@ from typing import Any
 
 import keras
 import optuna
+from optuna.trial import TrialState
 from optuna_integration import KerasPruningCallback
 
 from models import ModelParams, build_dense, trainable_params
 from models.task import CLASSIFICATION, TASKS, Task
 from search.data import Split
 from search.study.config import EVAL_BATCH, StudyConfig
-from search.study.pareto import ParetoPruningCallback
+from search.study.pareto import (
+    CURVE,
+    PARETO_RUNG_PRUNERS,
+    RUNG_FACTOR,
+    RUNG_STATES,
+    outranked_at_rung,
+    should_stop,
+    trial_curves,
+)
 from search.study.space import sample_params
 
 MONITOR = "val_accuracy"  # classification's validation figure (config.task_spec.monitor)
@@ -78,8 +87,11 @@ class Objective:
         callbacks: list[keras.callbacks.Callback] = [history]
         if isinstance(trial, optuna.trial.Trial) and self.config.pareto:
             prune = self.config.pruner != "none"  # --pruner none: the curve is only stored
+            rungs = self.config.pruner in PARETO_RUNG_PRUNERS
             callbacks.append(
-                ParetoPruningCallback(trial, n_params, task, self.config.max_epochs, prune=prune)
+                ParetoPruningCallback(
+                    trial, n_params, task, self.config.max_epochs, prune=prune, rungs=rungs
+                )
             )
         elif isinstance(trial, optuna.trial.Trial):
             callbacks.append(EpochPruningCallback(trial, task.monitor))
@@ -191,3 +203,47 @@ def _record(
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
     return best
+
+
+class ParetoPruningCallback(keras.callbacks.Callback):
+    """Store the trial's curve every epoch and stop it when `should_stop` says so, or, with
+    rungs=True, when `outranked_at_rung` does (with prune=False only store it: the unpruned
+    Pareto search, `--pruner none`)."""
+
+    def __init__(
+        self,
+        trial: optuna.trial.Trial,
+        n_params: int,
+        task: Task,
+        max_epochs: int,
+        *,
+        prune: bool = True,
+        rungs: bool = False,
+    ) -> None:
+        super().__init__()
+        self._trial, self._n_params, self._task, self._prune = trial, n_params, task, prune
+        self._max_epochs, self._rungs = max_epochs, rungs
+        self._curve: list[float] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        value = (logs or {}).get(self._task.monitor)
+        if value is None:
+            return
+        self._curve.append(float(value))
+        self._trial.set_user_attr(CURVE, self._curve)
+        if not self._prune or len(self._curve) >= self._max_epochs:
+            return  # after the last epoch the trial completes anyway: its values inform TPE
+        others = trial_curves(self._trial.study, exclude=self._trial.number)
+        finished = [curve for state, curve in others if state == TrialState.COMPLETE]
+        if should_stop(self._curve, self._n_params, finished, self._task):
+            raise optuna.TrialPruned(
+                f"epoch {len(self._curve)}: a trial of at most {self._n_params:,} parameters "
+                "already beats this one's best possible figure"
+            )
+        # Failed trials (and the retries that inherit their curve while WAITING) do not count.
+        everyone = [curve for state, curve in others if state in RUNG_STATES]
+        if self._rungs and outranked_at_rung(self._curve, self._n_params, everyone, self._task):
+            raise optuna.TrialPruned(
+                f"epoch {len(self._curve)}: not among the best 1/{RUNG_FACTOR} of the trials "
+                "that reached this epoch (figure against parameters)"
+            )

@@ -8,6 +8,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.study.config import StudyConfig
+from search.study.pareto import pruning_label
 from search.study.resume import config_changes, count_finished
 from search.study.supervisor import run_workers
 from search.study.values import best_trial, figure, is_pareto, study_task
@@ -18,7 +19,7 @@ def run_search(
 ) -> int:
     """The search stage of a run: its header, the worker processes, its summary; exit status."""
     finished = count_finished(study)
-    pruner = "front rule (Pareto)" if config.pareto and config.pruner != "none" else config.pruner
+    pruner = pruning_label(config.pruner) if config.pareto else config.pruner
     print(
         f"search: {finished} finished trials, target {config.n_trials}; sampler "
         f"{config.sampler}, pruner {pruner}, at most {config.max_epochs} epochs a trial",

@@ -87,8 +87,9 @@ def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
     """Pruners act on validation accuracy reported at steps 1 .. max_epochs (the epoch).
 
     A Pareto study cannot use them (Optuna refuses `report` with two objectives): its trials
-    stop by the front rule of search/study/pareto.py, in the objective (any --pruner but
-    "none" turns it on).
+    stop by the rules of search/study/pareto.py, in the objective: "hyperband" (the default)
+    and "sha" turn on the front rule and the multi-objective rungs, "median" and "patient" the
+    front rule alone, "none" neither.
     """
     if config.pareto:
         return optuna.pruners.NopPruner()

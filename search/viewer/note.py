@@ -15,6 +15,7 @@ from search.evaluation.baselines import best_documented
 from search.evaluation.render import counted, seed_figure
 from search.evaluation.selection import select
 from search.study.config import SearchSpace
+from search.study.pareto import pruning_label
 from search.study.values import best_trial, figure, front, is_pareto, study_task
 from storage.artifacts import trial_artifacts
 
@@ -186,7 +187,8 @@ def _search_section(config: dict[str, Any]) -> list[str]:
     sampler, pruner = config.get("sampler", "?"), config.get("pruner", "?")
     return [
         f"- sampler: `{sampler}`: {_SAMPLERS.get(sampler, sampler)}; seed {config.get('seed')}",
-        f"- pruner: `{pruner}`: {_PRUNERS.get(pruner, pruner)}",
+        f"- pruner: `{pruner}`: "
+        + (pruning_label(pruner) if config.get("pareto") else _PRUNERS.get(pruner, pruner)),
         f"- at most {config.get('max_epochs')} epochs a trial; a trial stops by itself after "
         f"{config.get('patience')} epochs without a validation-accuracy gain",
         f"- target {config.get('n_trials')} finished trials, timeout {config.get('timeout')} s",
