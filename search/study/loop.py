@@ -83,7 +83,8 @@ def search_stage(
                     timeout=left,
                     callbacks=[progress, stop_at_target, share],
                     catch=(MemoryError, tf.errors.ResourceExhaustedError, Diverged),
-                    gc_after_trial=True,
+                    # No gc_after_trial: the next trial's clear_session(free_memory=True)
+                    # collects the last model anyway, and each full collection costs time.
                 )
                 break
             except Exception as exc:

@@ -9,6 +9,7 @@ other machines are simply more runs of the same command against the same databas
 from __future__ import annotations
 
 import copy
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -58,6 +59,12 @@ def _worker_main(
     prefix = _prefix(config, index)
     try:
         study, storage, data, where = open_everything(config)
+        # Every trial starts with a full garbage collection (clear_session in the objective),
+        # whose cost grows with every live object: TensorFlow, the imports and the data are
+        # some 420,000 that live as long as the process. Frozen, collections skip them: 0.4 s
+        # a trial became 0.1 s (2026-12-02, profiled on a 12,000-image Fashion-MNIST slice).
+        gc.collect()
+        gc.freeze()
         more = search_stage(
             config,
             study,
