@@ -94,7 +94,14 @@ def test_status_counts_trials_by_state_and_names_best(tmp_path: Path) -> None:
         "WAITING": 1,
     }, "one count per state, as built"
     assert summary["finished"] == 3, "finished means complete + pruned"
-    best = {"number": 2, "value": 0.87, "front": None, "params": {"x": 0.6}, "n_params": 1234}
+    best = {
+        "number": 2,
+        "value": 0.87,
+        "front": None,
+        "figure": "accuracy",
+        "params": {"x": 0.6},
+        "n_params": 1234,
+    }
     assert summary["best"] == best, "trial 0 runs, 1 and 2 complete, 2 scores higher"
     running = summary["running"][0]
     assert running["last_heartbeat"] is None, "a trial that never beat has no heartbeat"
@@ -102,24 +109,38 @@ def test_status_counts_trials_by_state_and_names_best(tmp_path: Path) -> None:
     assert "no heartbeat" in "\n".join(format_status(summary))
 
 
-def test_status_of_a_pareto_study_names_the_most_accurate_and_the_front(tmp_path: Path) -> None:
-    url = _url(tmp_path / "p.db")
-    storage = open_storage(url)
+def _pareto_status(path: Path, first: str, points: tuple[tuple[float, int], ...]) -> dict:
+    """The status of a two-objective study (`first`: the figure's direction; parameters
+    minimised) holding one complete trial per (figure, parameters) point."""
+    storage = open_storage(_url(path))
     study = optuna.create_study(
-        storage=storage, study_name="fashion-pareto", directions=["maximize", "minimize"]
+        storage=storage, study_name="some-pareto", directions=[first, "minimize"]
     )
-    for accuracy, size in ((0.80, 1_000), (0.85, 9_000), (0.70, 20_000)):
+    for value, size in points:
         study.add_trial(
             create_trial(
-                params={"x": accuracy},
+                params={"x": value},
                 distributions={"x": FloatDistribution(0, 1)},
-                values=[accuracy, size],
+                values=[value, size],
                 user_attrs={"n_params": size},
             )
         )
-    summary = status(study, storage, heartbeat=10)
+    return status(study, storage, heartbeat=10)
+
+
+def test_status_of_a_pareto_study_names_the_most_accurate_and_the_front(tmp_path: Path) -> None:
+    points = ((0.80, 1_000), (0.85, 9_000), (0.70, 20_000))
+    summary = _pareto_status(tmp_path / "p.db", "maximize", points)
     assert summary["best"]["number"] == 1 and summary["best"]["front"] == 2
     assert "validation front (accuracy against parameters): 2 trials" in format_status(summary)
+
+
+def test_status_of_a_regression_pareto_study_names_its_rmse(tmp_path: Path) -> None:
+    points = ((0.50, 1_000), (0.40, 9_000), (0.60, 20_000))
+    summary = _pareto_status(tmp_path / "r.db", "minimize", points)
+    assert summary["best"]["number"] == 1, "the lowest RMSE is the best end of the front"
+    lines = format_status(summary)
+    assert "validation front (RMSE against parameters): 2 trials" in lines
 
 
 def test_status_without_complete_trial_says_so(tmp_path: Path) -> None:

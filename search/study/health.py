@@ -16,6 +16,7 @@ import optuna
 import sqlalchemy
 from optuna.trial import TrialState
 
+from models.task import of_direction
 from search.study.values import best_trial, figure, is_pareto
 from storage.proxy_client import is_proxy
 from storage.rdb import grace_period, open_storage
@@ -156,7 +157,9 @@ def format_status(summary: dict[str, Any]) -> list[str]:
             f"params {best['params']}"
         )
         if best.get("front") is not None:
-            lines.append(f"validation front (accuracy against parameters): {best['front']} trials")
+            lines.append(
+                f"validation front ({best['figure']} against parameters): {best['front']} trials"
+            )
     return lines
 
 
@@ -198,6 +201,7 @@ def _best(study: optuna.Study) -> dict[str, Any] | None:
         "number": best.number,
         "value": figure(best),
         "front": len(study.best_trials) if is_pareto(study) else None,
+        "figure": of_direction(study.directions[0].name).label,  # accuracy, or RMSE
         "params": best.params,
         "n_params": best.user_attrs.get("n_params"),
     }
