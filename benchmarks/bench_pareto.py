@@ -17,7 +17,9 @@ slice with 2-epoch trials for 30 s per arm, which the tests run.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -66,9 +68,6 @@ def hypervolume(points: list[tuple[float, int]]) -> float:
 
 def one_run(args, arm: str, seed: int) -> dict:
     """One `search.run --pareto` of `args.budget` seconds; its figures from the database."""
-    import optuna
-    from optuna.trial import TrialState
-
     folder = Path(tempfile.mkdtemp(prefix="bench-pareto-"))
     url = f"sqlite:///{folder / 'studies.db'}"
     command = [sys.executable, "-m", "search.run", "--study", "fashion", "--pareto"]
@@ -82,10 +81,46 @@ def one_run(args, arm: str, seed: int) -> dict:
         command += ["--limit-train", str(args.limit_train)]
     if args.max_epochs:
         command += ["--max-epochs", str(args.max_epochs)]
-    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=4 * 3600)
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise SystemExit(f"bench_pareto: search.run exited {done.returncode}:\n{tail}")
+    with subprocess.Popen(
+        command,
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, with its workers: see _stop
+    ) as process:
+        try:
+            output, _ = process.communicate(timeout=4 * 3600)
+        except KeyboardInterrupt:
+            _stop(process)
+            raise
+        except subprocess.TimeoutExpired:
+            _stop(process)
+            raise
+    if process.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise SystemExit(f"bench_pareto: search.run exited {process.returncode}:\n{tail}")
+    return measure(url, arm, seed, args.budget)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """End an unfinished run's search.run and its worker processes (their own process group;
+    the run is discarded). A signal, not Ctrl-C: a shell's background job ignores SIGINT."""
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sent)
+        try:
+            process.wait(timeout=30)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def measure(url: str, arm: str, seed: int, budget: float) -> dict:
+    """The figures of one run's study at `url`, `budget` seconds from its first trial's start."""
+    import optuna
+    from optuna.trial import TrialState
+
     study = optuna.load_study(study_name="fashion-pareto", storage=url)
     trials = [t for t in study.trials if t.datetime_start is not None]
     origin = min(t.datetime_start for t in trials)
@@ -100,10 +135,10 @@ def one_run(args, arm: str, seed: int) -> dict:
 
     history = []
     for i in range(1, CHECKPOINTS + 1):
-        finished = by(args.budget * i / CHECKPOINTS)
+        finished = by(budget * i / CHECKPOINTS)
         points = [(t.values[0], t.values[1]) for t in finished if t.state == TrialState.COMPLETE]
         history.append(hypervolume(points))
-    finished = [t for t in by(args.budget) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    finished = [t for t in by(budget) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     complete = [(t.values[0], t.values[1]) for t in finished if t.state == TrialState.COMPLETE]
     front = [p for p in complete if not any(_dominates(q, p) for q in complete)]
     return {
@@ -113,7 +148,7 @@ def one_run(args, arm: str, seed: int) -> dict:
         "trials": len(finished),
         "pruned": sum(t.state == TrialState.PRUNED for t in finished),
         "epochs": sum(t.user_attrs.get("epochs_run", 0) for t in finished),
-        "trials_per_hour": len(finished) / args.budget * 3600,
+        "trials_per_hour": len(finished) / budget * 3600,
         "front": len(set(front)),
         "load1": os.getloadavg()[0],
     }
@@ -159,6 +194,10 @@ def summary(results: list[dict]) -> list[str]:
     ]
 
 
+def _killed(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds as Ctrl-C does: one_run ends its search.run
+
+
 def main() -> None:
     made = common.parser(
         "bench_pareto.py",
@@ -179,13 +218,24 @@ def main() -> None:
     common.fill_defaults(args, QUICK, FULL)
     results, rows = [], []
     started = time.time()
-    for repeat in range(args.repeats):
-        arms = ARMS if repeat % 2 == 0 else ARMS[::-1]  # balanced: each arm goes first in turn
-        for order, arm in enumerate(arms, start=1):
-            print(f"repeat {repeat + 1}/{args.repeats}: {arm} ...", flush=True)
-            results.append(one_run(args, arm, seed=repeat))
-            rows.append(row(repeat + 1, order, results[-1]))
-            print(common.text_table(HEADERS, [rows[-1]]), flush=True)
+    # A kill (SIGTERM) or Ctrl-C records the repeats that finished, and says so.
+    signal.signal(signal.SIGTERM, _killed)
+    stopped = ""
+    try:
+        for repeat in range(args.repeats):
+            arms = ARMS if repeat % 2 == 0 else ARMS[::-1]  # balanced: each goes first in turn
+            for order, arm in enumerate(arms, start=1):
+                print(f"repeat {repeat + 1}/{args.repeats}: {arm} ...", flush=True)
+                results.append(one_run(args, arm, seed=repeat))
+                rows.append(row(repeat + 1, order, results[-1]))
+                print(common.text_table(HEADERS, [rows[-1]]), flush=True)
+    except KeyboardInterrupt:
+        complete = len(results) // len(ARMS)
+        results, rows = results[: complete * len(ARMS)], rows[: complete * len(ARMS)]
+        stopped = f"stopped by hand after {complete} of {args.repeats} repeats"
+        print(f"\n{stopped}", flush=True)
+        if not complete:
+            raise SystemExit(130) from None
     body = [
         f"`python -m search.run --study fashion --pareto --no-retrain` against the same with "
         f"`--pruner none`, fresh SQLite study per run, {args.repeats} repeats (seed = repeat "
@@ -193,7 +243,9 @@ def main() -> None:
         "first trial's start"
         + (f", --limit-train {args.limit_train}" if args.limit_train else ", full training file")
         + (f", --max-epochs {args.max_epochs}" if args.max_epochs else ", preset max epochs")
-        + f"; {(time.time() - started) / 60:.0f} minutes in all. HV: hypervolume of the "
+        + f"; {(time.time() - started) / 60:.0f} minutes in all"
+        + (f" ({stopped}: the unfinished repeat is left out)" if stopped else "")
+        + ". HV: hypervolume of the "
         f"validation front (1 - accuracy, log10 parameters; reference {REFERENCE}).",
         "",
         common.markdown_table(HEADERS, rows),

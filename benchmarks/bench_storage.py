@@ -311,18 +311,21 @@ def _run_workers(job: Job, n_workers: int, args: argparse.Namespace, row: Row) -
     ]
     began = time.monotonic()
     deadline = began + args.timeout
-    for process in processes:
-        process.start()
-    _collect(ready, processes, n_workers, deadline)
-    row.startup_seconds = time.monotonic() - began
-    go = time.monotonic()
-    start.set()
-    records = _collect(results, processes, n_workers, deadline)
-    for process in processes:
-        process.join(timeout=max(1.0, deadline - time.monotonic()))
-        if process.is_alive():
-            process.terminate()
-            process.join()
+    try:
+        for process in processes:
+            process.start()
+        _collect(ready, processes, n_workers, deadline)
+        row.startup_seconds = time.monotonic() - began
+        go = time.monotonic()
+        start.set()
+        records = _collect(results, processes, n_workers, deadline)
+        for process in processes:
+            process.join(timeout=max(1.0, deadline - time.monotonic()))
+    finally:  # also on Ctrl-C or a kill: no worker outlives its row (or holds its database)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+                process.join()
     row.lost = n_workers - len(records)
     if row.lost:
         row.errors[f"{row.lost} worker(s) reported nothing (crashed or timed out)"] += row.lost
@@ -634,8 +637,14 @@ def _max_connections(admin_urls: dict[str, str]) -> str:
     return ", ".join(found)
 
 
+def _killed(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A kill unwinds like Ctrl-C: the row's workers and proxy stop, its database is dropped.
+    signal.signal(signal.SIGTERM, _killed)
     common.fill_defaults(args, QUICK, FULL)
     if args.heartbeat < 0 or args.sleep_ms < 0:
         print("--heartbeat and --sleep-ms must not be negative", file=sys.stderr)

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing, postgres_in_use
+from tests.conftest import _admin_engine, missing, postgres_in_use
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,6 +118,91 @@ def test_bench_storage_reports_an_unreachable_server_as_skipped():
     assert "skipped: postgresql server at" in result.stdout, "the reason is printed"
 
 
+def _bench_databases() -> dict[str, int]:
+    """bench_storage's databases on the PostgreSQL server, with their open connections."""
+    import sqlalchemy as sa
+
+    engine = _admin_engine("postgresql")
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text(
+                    "SELECT d.datname, count(a.pid) FROM pg_database d LEFT JOIN "
+                    "pg_stat_activity a ON a.datname = d.datname "
+                    "WHERE d.datname LIKE 'bench\\_%' GROUP BY d.datname"
+                )
+            )
+            return {name: n for name, n in rows}
+    except sa.exc.OperationalError as exc:
+        missing(f"PostgreSQL at 127.0.0.1:5432 (tests/conftest.py): {exc}")
+    finally:
+        engine.dispose()
+
+
+def test_bench_storage_killed_mid_row_stops_its_workers_and_drops_its_database():
+    # Alone on the server: a database that appears is this run's.
+    with postgres_in_use(exclusive=True):
+        before = set(_bench_databases())
+        process = subprocess.Popen(
+            [sys.executable, str(BENCHMARKS / "bench_storage.py"), "--no-record"]
+            + ["--backends", "postgresql", "--workers", "4", "--sleep-ms", "20"]
+            + ["--trials-per-worker", "100000"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:  # until the row's workers are connected to its database
+                ours = {k: n for k, n in _bench_databases().items() if k not in before}
+                if any(n >= 4 for n in ours.values()):
+                    break
+                assert process.poll() is None, f"the script ended early:\n{process.stdout.read()}"
+                assert time.monotonic() < deadline, f"no workers on a bench database: {ours}"
+                time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+        assert process.returncode == 128 + signal.SIGTERM, f"exit {process.returncode}:\n{output}"
+        assert "Traceback" not in output, output
+        assert not set(_bench_databases()) - before, "the killed row's database was dropped"
+        _no_process_left(process.pid)
+
+
+def _working_in(folders: set[Path]) -> list[str]:
+    """Processes whose working directory lies in one of `folders` (a run's search.run and its
+    workers), after a moment for the last to exit."""
+    found: list[str] = []
+    for _ in range(20):
+        found = []
+        for link in Path("/proc").glob("[0-9]*/cwd"):
+            try:
+                where = link.resolve(strict=True)
+            except OSError:  # gone, or not ours to read
+                continue
+            if any(where == f or f in where.parents for f in folders):
+                found.append(link.parent.name)
+        if not found:
+            return []
+        time.sleep(0.5)
+    return found
+
+
+def _no_process_left(group: int) -> None:
+    """No process of the session `group` (a killed script's) is still running."""
+    for _ in range(40):  # the last children may take a moment to exit
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    pytest.fail("processes of the killed benchmark are still running")
+
+
 def test_bench_memory_quick_prints_rss_of_both_modes_growth_and_plot(tmp_path: Path):
     png = tmp_path / "memory.png"
     folder = fashion_dir()
@@ -194,20 +282,50 @@ def test_bench_quality_quick_runs_the_command_end_to_end_and_reports_validation_
     assert re.search(r"epochs per second in the search, mean: \d+\.\d\d", result.stdout)
 
 
-def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_at_one_budget():
-    result = _run("bench_pareto.py", "--quick", "--no-record", env=fashion_env())
-    assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
+def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_and_survives_a_kill():
+    # Two repeats asked, killed (SIGTERM) while the second runs: the first is reported.
+    runs_before = set(Path(tempfile.gettempdir()).glob("bench-pareto-*"))
+    process = subprocess.Popen(
+        [sys.executable, str(BENCHMARKS / "bench_pareto.py"), "--quick", "--no-record"]
+        + ["--repeats", "2"],
+        cwd=ROOT,
+        env=fashion_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("repeat 2/2:"):
+                time.sleep(10)  # its search.run is under way
+                process.send_signal(signal.SIGTERM)
+                break
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    stdout = "".join(lines) + rest
+    assert process.returncode == 0, f"the script failed:\n{stdout}"
+    assert "stopped by hand after 1 of 2 repeats" in stdout, stdout
+    assert _table_row(stdout, "2") is None, f"the unfinished repeat is left out:\n{stdout}"
+    _no_process_left(process.pid)
+    runs = set(Path(tempfile.gettempdir()).glob("bench-pareto-*")) - runs_before
+    assert len(runs) == 3, f"two runs of repeat 1 and the killed one: {runs}"
+    assert not _working_in(runs), "the killed run's search.run and workers were ended"
     for arm in ("pruned", "no pruning"):
-        row = _table_row(result.stdout, "1", arm)
-        assert row is not None, f"no row for {arm} in:\n{result.stdout}"
+        row = _table_row(stdout, "1", arm)
+        assert row is not None, f"no row for {arm} in:\n{stdout}"
         cells = [c.strip() for c in row.strip().strip("|").split("|")]
         history = [float(c) for c in cells[3:9]]
         assert history == sorted(history), f"a front's hypervolume never shrinks: {row}"
         assert history[-1] > 0, f"no front point inside the reference: {row}"
         trials, pruned = int(cells[9]), int(cells[10])
         assert trials > 0 and (pruned == 0 if arm == "no pruning" else pruned <= trials)
-    assert re.search(r"trials per hour, mean: pruned \d+, no pruning \d+ \(\d", result.stdout)
-    assert re.search(r"final hypervolume, mean: pruned \d\.\d{4}", result.stdout)
+    assert re.search(r"trials per hour, mean: pruned \d+, no pruning \d+ \(\d", stdout)
+    assert re.search(r"final hypervolume, mean: pruned \d\.\d{4}", stdout)
 
 
 def test_bench_refit_quick_scores_both_arms_on_the_held_back_validation_split():
