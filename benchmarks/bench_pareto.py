@@ -91,10 +91,7 @@ def one_run(args, arm: str, seed: int) -> dict:
     ) as process:
         try:
             output, _ = process.communicate(timeout=4 * 3600)
-        except KeyboardInterrupt:
-            _stop(process)
-            raise
-        except subprocess.TimeoutExpired:
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
             _stop(process)
             raise
     if process.returncode != 0:

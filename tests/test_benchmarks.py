@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -296,6 +297,9 @@ def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_and_survives
         start_new_session=True,
     )
     lines = []
+    # Only against a hang: the quick run takes 1.5 minutes here, 3 on a busy CI machine.
+    guard = threading.Timer(900, os.killpg, (process.pid, signal.SIGKILL))
+    guard.start()
     try:
         for line in process.stdout:
             lines.append(line)
@@ -305,6 +309,7 @@ def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_and_survives
                 break
         rest, _ = process.communicate(timeout=120)
     finally:
+        guard.cancel()
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     stdout = "".join(lines) + rest
