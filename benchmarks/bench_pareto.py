@@ -39,6 +39,7 @@ ARMS = ("pruned", "no pruning")
 REFERENCE = (0.5, 7.5)  # (1 - accuracy, log10 parameters): a front point must beat both
 CHECKPOINTS = 6
 SLACK = 15.0  # seconds past the budget before a run is ended: its last tells land
+HANG_SECONDS = 4 * 3600  # a run never takes this long: search.run hangs
 HEADERS = (
     "repeat",
     "arm",
@@ -110,8 +111,11 @@ def one_run(args, arm: str, seed: int) -> dict:
 def _wait(process: subprocess.Popen, database: Path, budget: float) -> bool:
     """Wait for `process`; end it once `budget` seconds (and a little slack) have passed since
     its first trial started, since nothing finished later is counted. True if it was ended."""
-    first_trial = None
+    launched, first_trial = time.monotonic(), None
     while process.poll() is None:
+        if time.monotonic() > launched + HANG_SECONDS:
+            _stop(process)
+            raise SystemExit(f"bench_pareto: search.run still running after {HANG_SECONDS} s")
         if first_trial is None and _trial_started(database):
             first_trial = time.monotonic()
         if first_trial is not None and time.monotonic() > first_trial + budget + SLACK:
@@ -135,8 +139,9 @@ def _trial_started(database: Path) -> bool:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """End an unfinished run's search.run and its worker processes (their own process group;
-    the run is discarded). A signal, not Ctrl-C: a shell's background job ignores SIGINT."""
+    """End a run's search.run and its worker processes (their own process group): at its
+    budget, or unfinished (then the run is discarded). A signal, not Ctrl-C: a shell's
+    background job ignores SIGINT."""
     for sent in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sent)
