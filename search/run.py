@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from search.cli import Parser, positive_int, whole_number
-from search.errors import USER_ERRORS, UsageError
+from search.errors import USER_ERRORS, Terminated, UsageError, stop_on_sigterm
 from search.job import run
 from search.study.config import (
     PARETO_RETRAIN_TOP,
@@ -239,13 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        stopped = isinstance(exc, Terminated)
         print(
-            f"\n{PROG}: interrupted; finished trials are stored, run the same command to resume",
+            f"\n{PROG}: {'stopped by SIGTERM' if stopped else 'interrupted'}; finished trials "
+            "are stored, run the same command to resume",
             file=sys.stderr,
         )
-        return 130
+        return 143 if stopped else 130
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()  # here, not in main(): a process that calls main() keeps its own handler
     sys.exit(main())

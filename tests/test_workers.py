@@ -193,6 +193,45 @@ def _running_trial(url: str, max_epochs: int) -> optuna.trial.FrozenTrial | None
     return None
 
 
+def test_sigterm_to_the_run_stops_its_workers_and_fails_their_trials(tmp_path):
+    # What a service manager (systemd, Kubernetes, `kill PID`) sends to search.run alone. Without
+    # a handler the run would end at once and leave its worker processes training unwatched.
+    data = write_dataset(tmp_path / "data", n_train=3000, n_test=50)
+    url = f"sqlite:///{tmp_path / 'term.db'}"
+    argv = _search_command(url, data, "--workers", "2", "--n-trials", "50", "--max-epochs", "8")
+    log = open(tmp_path / "run.log", "w")  # noqa: SIM115
+    run = subprocess.Popen(
+        [*argv, "--patience", "8"], cwd=ROOT, env=clean_env(), stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline, running = time.monotonic() + 180, None
+        while running is None and time.monotonic() < deadline and run.poll() is None:
+            running = _running_trial(url, max_epochs=8)
+            time.sleep(0.3)
+        assert running is not None, "a trial was seen running"
+        workers = {
+            int(t.user_attrs["worker"].rsplit(":", 1)[1])
+            for t in _load(url).trials
+            if t.user_attrs.get("worker")
+        }
+        run.send_signal(signal.SIGTERM)
+        code = run.wait(timeout=90)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        log.close()
+    text = (tmp_path / "run.log").read_text()
+    assert code == 143, text[-2000:]
+    assert "stopped by SIGTERM; finished trials are stored" in text
+    assert "Traceback" not in text, text[-2000:]
+    study = _load(url)
+    assert not study.get_trials(states=(TrialState.RUNNING,)), "no trial left running"
+    assert study.trials[running.number].state == TrialState.FAIL, "the trial it stopped is FAIL"
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # every worker process has ended
+
+
 def test_kill_minus_9_of_one_worker_fails_and_retries_its_trial(postgres_url, tmp_path):
     # Trials of a few seconds each, so that one can be killed while it trains.
     data = write_dataset(tmp_path / "data", n_train=3000, n_test=50)

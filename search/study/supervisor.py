@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -20,7 +21,7 @@ import sys
 import optuna
 from optuna.trial import TrialState
 
-from search.errors import USER_ERRORS
+from search.errors import USER_ERRORS, Terminated, stop_on_sigterm
 from search.study.config import StudyConfig
 from search.study.devices import assign, describe, visible_gpus, worker_environment
 from search.study.session import PROG, open_everything
@@ -49,7 +50,9 @@ def _worker_main(
     RECYCLE after config.trials_per_process trials, so that its parent starts a fresh process
     in its place; 2 with one line on stderr for an error the user can act on.
     """
-    # First, before TensorFlow is imported: it reads its device and memory growth only then.
+    stop_on_sigterm()  # a polite stop fails the running trial, as Ctrl-C does
+    logging.getLogger("optuna.study._optimize").addFilter(_no_traceback_on_stop)
+    # Then, before TensorFlow is imported: it reads its device and memory growth only then.
     os.environ.update(worker_environment(device))
     # Imported here, in the spawned process: the loop loads TensorFlow, which the parent
     # process (that only supervises) never needs while the search runs.
@@ -78,9 +81,17 @@ def _worker_main(
     except USER_ERRORS as exc:
         print(f"{prefix}{PROG}: error: {mask_secrets(str(exc), config.storage)}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        sys.exit(143 if isinstance(exc, Terminated) else 130)
     sys.exit(RECYCLE if more else 0)
+
+
+def _no_traceback_on_stop(record: logging.LogRecord) -> bool:
+    """Optuna's "Trial N failed ... because of the following error: KeyboardInterrupt()" line
+    stays; the traceback into TensorFlow under it, for a stop the user asked for, goes."""
+    if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+        record.exc_info = None
+    return True
 
 
 def _prefix(config: StudyConfig, index: int) -> str:
@@ -103,7 +114,8 @@ def run_workers(
     up to MAX_RESTARTS times per worker.
 
     Ctrl-C reaches every process of the terminal's group: each marks its running trial failed
-    and stops. A SIGINT sent to this process alone is passed on to the workers.
+    and stops. A SIGINT or SIGTERM sent to this process alone is passed on to the workers (as
+    SIGINT); one that does not stop within 30 s is sent SIGTERM, then SIGKILL 10 s later.
     """
     context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
     devices = assign(visible_gpus(), config.workers)  # a replaced worker keeps its slot's GPU
@@ -163,6 +175,9 @@ def run_workers(
             process.join(timeout=30)
             if process.is_alive():
                 process.terminate()
+                process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
         raise
     if failed and config.workers > 1:
         stopped = ", ".join(f"{name} (exit {code})" for name, code in failed.items())
