@@ -7,6 +7,7 @@ Bad input is refused before any stage stores anything.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import optuna
@@ -16,6 +17,7 @@ from search.evaluation.baselines import select_for_reproduction
 from search.evaluation.report import write_report
 from search.evaluation.selection import select
 from search.study.config import StudyConfig
+from search.study.devices import retrain_environment, visible_gpus
 from search.study.session import open_everything
 from search.study.stage import run_search
 from search.viewer.curves import publish
@@ -66,6 +68,7 @@ def run(config: StudyConfig) -> int:
             return 0
     # The retrain trains in this process: TensorFlow is loaded only now, after the search,
     # so this process stays small while its worker processes train.
+    os.environ.update(retrain_environment(visible_gpus()))
     from search.evaluation.candidates import baseline_candidates, trial_candidates
     from search.evaluation.harness import retrain_stage
 

@@ -14,7 +14,13 @@ import pytest
 
 from search.study import devices, supervisor
 from search.study.config import StudyConfig
-from search.study.devices import assign, describe, visible_gpus, worker_environment
+from search.study.devices import (
+    assign,
+    describe,
+    retrain_environment,
+    visible_gpus,
+    worker_environment,
+)
 
 
 def _no_probe() -> str | None:
@@ -107,6 +113,12 @@ def test_worker_environment_pins_the_device_with_memory_growth():
 
 def test_worker_environment_is_empty_without_a_gpu():
     assert worker_environment(None) == {}
+
+
+def test_retrain_environment_grows_gpu_memory_unless_the_user_chose():
+    assert retrain_environment(["0", "1"], environ={}) == {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    assert retrain_environment(["0"], environ={"TF_FORCE_GPU_ALLOW_GROWTH": "false"}) == {}
+    assert retrain_environment([], environ={}) == {}
 
 
 def test_describe_names_each_workers_gpu_or_nothing():

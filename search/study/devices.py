@@ -4,7 +4,8 @@ The supervising process never loads TensorFlow, so the GPUs are found from
 CUDA_VISIBLE_DEVICES or, when it is unset, from `nvidia-smi`. Each worker gets one device,
 round-robin, through the environment it sets before its first TensorFlow import: it then sees
 only that GPU and takes its memory as it needs it (TF_FORCE_GPU_ALLOW_GROWTH), so several
-workers can share a GPU. Without a GPU nothing is set and the workers run on the CPU as before.
+workers can share a GPU. The retrain stage, in the run's own process, takes memory the same
+way. Without a GPU nothing is set and the workers run on the CPU as before.
 """
 
 from __future__ import annotations
@@ -68,6 +69,14 @@ def worker_environment(device: str | None) -> dict[str, str]:
     if device is None:
         return {}  # a CPU machine: the environment as the user left it
     return {"CUDA_VISIBLE_DEVICES": device, "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+
+
+def retrain_environment(gpus: list[str], environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """What the retrain stage (in the run's own process) puts in os.environ before it imports
+    TensorFlow: GPU memory taken as needed, as in the workers, unless the user chose already."""
+    if not gpus or "TF_FORCE_GPU_ALLOW_GROWTH" in environ:
+        return {}
+    return {"TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 
 
 def describe(assignment: list[str | None]) -> str | None:
