@@ -148,19 +148,21 @@ def clean_env() -> dict[str, str]:
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess:
-    """`python -m search.run ARGS` in a fresh process, from the repository root (or `cwd`,
-    where reports/ is then written)."""
+    """`python -m search.run ARGS` in a fresh process, working in `cwd` (where reports/ and
+    artifacts/ are written): by default a fresh temporary folder, never the checkout, whose
+    reports/ may hold the user's own runs."""
     full_env = {**clean_env(), "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "search.run", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    with tempfile.TemporaryDirectory(prefix="search-run-") as scratch:
+        return subprocess.run(
+            [sys.executable, "-m", "search.run", *args],
+            cwd=cwd or scratch,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
 
 REAL_MNIST = Path(
