@@ -162,6 +162,25 @@ def test_edge_warnings_flag_a_best_value_on_the_range_edge():
     assert len(warnings) == 1 and "learning_rate" in warnings[0] and "upper edge" in warnings[0]
 
 
+def test_edge_warnings_leave_a_knob_switched_off_at_zero_alone():
+    # The 2026-12-03 MNIST report warned that dropout_l0 = 6.9e-05 "sits on the lower edge of
+    # its range [0, 0.6]; the optimum may lie outside": no dropout rate lies below 0.
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"dropout_l0": 6.862e-05, "label_smoothing": 0.0, "dropout_l1": 0.59},
+            distributions={
+                "dropout_l0": optuna.distributions.FloatDistribution(0.0, 0.6),
+                "label_smoothing": optuna.distributions.FloatDistribution(0.0, 0.2),
+                "dropout_l1": optuna.distributions.FloatDistribution(0.0, 0.6),
+            },
+            value=0.9,
+        )
+    )
+    warnings = edge_warnings(study)
+    assert len(warnings) == 1 and "dropout_l1" in warnings[0] and "upper edge" in warnings[0]
+
+
 @pytest.fixture(scope="module")
 def retrained(tmp_path_factory, shared_data_dir):
     """A tiny study searched and retrained: top 2 configurations x 2 seeds."""

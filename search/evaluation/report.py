@@ -110,7 +110,11 @@ def _run_json(run) -> dict[str, Any]:
 
 
 def edge_warnings(study) -> list[str]:
-    """Best-trial parameters at the end of their numeric range: the space may be too narrow."""
+    """Best-trial parameters at the end of their numeric range: the space may be too narrow.
+
+    A float range starting at 0 (dropout, label smoothing) starts at the knob switched off:
+    nothing lies below it, so a best value there is a choice, not a too-narrow range.
+    """
     best = best_trial(study)
     if best is None:
         return []
@@ -125,7 +129,8 @@ def edge_warnings(study) -> list[str]:
             )
         else:
             share = (value - dist.low) / (dist.high - dist.low)
-        if share <= EDGE_SHARE or share >= 1 - EDGE_SHARE:
+        off_at_zero = isinstance(dist, FloatDistribution) and dist.low == 0
+        if (share <= EDGE_SHARE and not off_at_zero) or share >= 1 - EDGE_SHARE:
             edge = "lower" if share <= EDGE_SHARE else "upper"
             warnings.append(
                 f"warning: best trial {best.number}'s {name} = {value:.4g} sits on the {edge} "
