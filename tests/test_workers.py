@@ -180,15 +180,16 @@ def _search_command(url: str, data: Path, *extra: str) -> list[str]:
     ]
 
 
-def _running_trial(url: str, max_epochs: int) -> optuna.trial.FrozenTrial | None:
-    """A trial in its first half of training (its worker process is in its attributes)."""
+def _running_trial(url: str, up_to_epoch: int) -> optuna.trial.FrozenTrial | None:
+    """A trial that has reported 1 to up_to_epoch epochs (its worker process is in its
+    attributes): one with most of its training still ahead."""
     try:
         study = _load(url)
     except KeyError:
         return None
     for trial in study.get_trials(states=(TrialState.RUNNING,)):
         epochs = len(trial.intermediate_values)
-        if trial.user_attrs.get("worker") and 0 < epochs <= max_epochs // 2:
+        if trial.user_attrs.get("worker") and 0 < epochs <= up_to_epoch:
             return trial
     return None
 
@@ -196,17 +197,26 @@ def _running_trial(url: str, max_epochs: int) -> optuna.trial.FrozenTrial | None
 def test_sigterm_to_the_run_stops_its_workers_and_fails_their_trials(tmp_path):
     # What a service manager (systemd, Kubernetes, `kill PID`) sends to search.run alone. Without
     # a handler the run would end at once and leave its worker processes training unwatched.
-    data = write_dataset(tmp_path / "data", n_train=3000, n_test=50)
+    # Started with SIGINT ignored, as under nohup or as a shell script's background job: its
+    # workers then ignore SIGINT too, so the stop must reach them as SIGTERM (passed on as
+    # SIGINT, it left them training for the 30-s fallback, and the trial seen running
+    # completed). 6,000 images and 40 epochs: that trial has many seconds of training ahead.
+    data = write_dataset(tmp_path / "data", n_train=6000, n_test=50)
     url = f"sqlite:///{tmp_path / 'term.db'}"
-    argv = _search_command(url, data, "--workers", "2", "--n-trials", "50", "--max-epochs", "8")
+    argv = _search_command(url, data, "--workers", "2", "--n-trials", "50", "--max-epochs", "40")
     log = open(tmp_path / "run.log", "w")  # noqa: SIM115
     run = subprocess.Popen(
-        [*argv, "--patience", "8"], cwd=ROOT, env=clean_env(), stdout=log, stderr=subprocess.STDOUT
+        [*argv, "--patience", "40"],
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         deadline, running = time.monotonic() + 180, None
         while running is None and time.monotonic() < deadline and run.poll() is None:
-            running = _running_trial(url, max_epochs=8)
+            running = _running_trial(url, up_to_epoch=4)
             time.sleep(0.3)
         assert running is not None, "a trial was seen running"
         workers = {
@@ -215,7 +225,9 @@ def test_sigterm_to_the_run_stops_its_workers_and_fails_their_trials(tmp_path):
             if t.user_attrs.get("worker")
         }
         run.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
         code = run.wait(timeout=90)
+        took = time.monotonic() - sent
     finally:
         if run.poll() is None:
             run.kill()
@@ -224,6 +236,7 @@ def test_sigterm_to_the_run_stops_its_workers_and_fails_their_trials(tmp_path):
     assert code == 143, text[-2000:]
     assert "stopped by SIGTERM; finished trials are stored" in text
     assert "Traceback" not in text, text[-2000:]
+    assert took < 30, f"the workers took the stop at once, not at the 30-s fallback ({took:.0f} s)"
     study = _load(url)
     assert not study.get_trials(states=(TrialState.RUNNING,)), "no trial left running"
     assert study.trials[running.number].state == TrialState.FAIL, "the trial it stopped is FAIL"
@@ -258,7 +271,7 @@ def test_kill_minus_9_of_one_worker_fails_and_retries_its_trial(postgres_url, tm
     try:
         deadline, victim = time.monotonic() + 180, None
         while victim is None and time.monotonic() < deadline:
-            victim = _running_trial(postgres_url, max_epochs=8)
+            victim = _running_trial(postgres_url, up_to_epoch=4)
             time.sleep(0.3)
         assert victim is not None, "a trial was seen running"
         killed_pid = int(victim.user_attrs["worker"].rsplit(":", 1)[1])

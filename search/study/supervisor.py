@@ -114,8 +114,8 @@ def run_workers(
     up to MAX_RESTARTS times per worker.
 
     Ctrl-C reaches every process of the terminal's group: each marks its running trial failed
-    and stops. A SIGINT or SIGTERM sent to this process alone is passed on to the workers (as
-    SIGINT); one that does not stop within 30 s is sent SIGTERM, then SIGKILL 10 s later.
+    and stops. A SIGINT or SIGTERM sent to this process alone is passed on to the workers; one
+    that does not stop within 30 s is sent SIGTERM, then SIGKILL 10 s later.
     """
     context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
     devices = assign(visible_gpus(), config.workers)  # a replaced worker keeps its slot's GPU
@@ -167,10 +167,14 @@ def run_workers(
                 del running[index]
                 if process.exitcode != 0:
                     failed[process.name] = process.exitcode
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        # The same signal goes on: a SIGTERM as SIGTERM, since a run started with SIGINT
+        # ignored (nohup, a shell script's background job) has workers that ignore SIGINT too,
+        # and they would train on for the 30 s below.
+        passed_on = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
         for process in running.values():
             if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signal.SIGINT)
+                os.kill(process.pid, passed_on)
         for process in running.values():
             process.join(timeout=30)
             if process.is_alive():
