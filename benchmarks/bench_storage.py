@@ -371,7 +371,7 @@ def _proxy(url: str, heartbeat: int, threads: int):
         yield proxy_url
     finally:
         log.close()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # a background job (nohup) ignores SIGINT
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import optuna
 
 from search.cli import Parser, positive_int, seconds, tcp_port
-from search.errors import USER_ERRORS, UsageError
+from search.errors import USER_ERRORS, UsageError, stop_on_sigterm
 from search.study.config import DEFAULT_HEARTBEAT, default_storage
 from storage.proxy_server import DEFAULT_THREADS, REAP_SECONDS, failure_bound, open_backend, serve
 from storage.urls import (
@@ -103,9 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"proxy for {mask_url(url)} on {args.host}:{args.port}; workers: --storage "
         f"grpc://{args.host}:{args.port} --heartbeat {args.heartbeat}. A silent trial is failed "
         f"and retried within {failure_bound(args.heartbeat):.0f} s of its last heartbeat "
-        f"(checked every {REAP_SECONDS:g} s). Ctrl-C stops",
+        f"(checked every {REAP_SECONDS:g} s). Ctrl-C or SIGTERM stops",
         flush=True,
     )
+    # `kill`, systemd and a shell's background job (which ignores SIGINT) stop it as Ctrl-C does.
+    stop_on_sigterm()
     with contextlib.suppress(KeyboardInterrupt):
         serve(storage, host=args.host, port=args.port, threads=args.threads)
     return 0
