@@ -21,8 +21,9 @@ train them with the service's callbacks (TerminateOnNaN; EarlyStopping on val_ac
 preset's patience) and set TensorFlow's threads as the service's worker process does.
 
 Clock: a run's budget starts when its process is launched (imports and data loading count); its
-process group gets Ctrl-C when the budget is spent, and only networks whose training ended by
-then count. Start-up (launch to the first trial's start) is reported in its own column.
+process group gets SIGTERM (taken as Ctrl-C) when the budget is spent, and only networks whose
+training ended by then count. Start-up (launch to the first trial's start) is reported in its own
+column.
 
 Choice and retrain: each run's configuration is chosen on validation as the service chooses (the
 complete trial with the best validation accuracy, ties to the earlier one; every KerasTuner
@@ -193,7 +194,7 @@ class Launched:
 
 
 def launch(command: list[str], log: Path, budget: float) -> Launched:
-    """Run `command` for `budget` seconds, then interrupt it (Ctrl-C to its process group).
+    """Run `command` for `budget` seconds, then interrupt it (SIGTERM to its process group).
 
     CPU time is the difference of this process's RUSAGE_CHILDREN counters around the run: they
     grow when a child is waited for, by its time and that of every process it waited for
@@ -222,7 +223,10 @@ def launch(command: list[str], log: Path, budget: float) -> Launched:
 
 
 def _interrupt(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGINT)
+    # SIGTERM, which both kinds of run take as Ctrl-C: a benchmark started under nohup or as a
+    # shell script's background job has SIGINT ignored, and so would its runs (each then waited
+    # for STOP_GRACE_SECONDS and was killed).
+    os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=STOP_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
@@ -482,6 +486,7 @@ def kerastuner_child(args: argparse.Namespace) -> int:
     import keras
     import keras_tuner
 
+    from search.errors import stop_on_sigterm
     from search.study.config import EVAL_BATCH
     from search.study.objective import MONITOR
     from search.study.studyfile import PRESETS
@@ -491,6 +496,7 @@ def kerastuner_child(args: argparse.Namespace) -> int:
     from search.study.supervisor import limit_threads
 
     limit_threads(1)
+    stop_on_sigterm()  # the budget's end, as search.run takes it
     events = Path(args.kerastuner_child)
 
     def log(event: dict) -> None:
