@@ -333,6 +333,24 @@ def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_and_survives
     assert re.search(r"final hypervolume, mean: pruned \d\.\d{4}", stdout)
 
 
+def test_bench_workers_quick_trains_the_same_networks_in_both_splits():
+    result = _run("bench_workers.py", "--quick", "--no-record", env=fashion_env())
+    assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
+    cores = os.cpu_count() or 1
+    split = max(2, cores)
+    rows = {}
+    for arm in (f"1 x {cores}", f"{split} x {max(1, cores // split)}"):
+        row = _table_row(result.stdout, "1", arm)
+        assert row is not None, f"no row for {arm} in:\n{result.stdout}"
+        rows[arm] = [c.strip() for c in row.strip().strip("|").split("|")]
+    # The same 4 networks, each trained the 2 epochs allowed, in both arms.
+    assert [(r[3], r[4]) for r in rows.values()] == [("4", "8")] * 2, rows
+    assert all(float(r[5]) > 0 and float(r[6]) > float(r[5]) / split for r in rows.values())
+    ratio = re.search(r"per repeat: (\d+\.\d\d)\n- mean: (\d+\.\d\d)x", result.stdout)
+    assert ratio and ratio.group(1) == ratio.group(2), result.stdout
+    assert 0.2 < float(ratio.group(1)) < 5, "a throughput ratio of two real runs"
+
+
 def test_bench_refit_quick_scores_both_arms_on_the_held_back_validation_split():
     result = _run("bench_refit.py", "--quick", "--no-record", env=fashion_env())
     assert result.returncode == 0, f"the script failed:\n{result.stdout}\n{result.stderr}"
