@@ -36,6 +36,7 @@ from pathlib import Path
 import common
 
 from search.cli import positive_int
+from search.study.supervisor import threads_per_worker
 
 QUICK = {"repeats": 1, "limit_train": 2000, "networks": 4, "epochs": 2}
 FULL = {"repeats": 2, "limit_train": None, "networks": 12, "epochs": 3}
@@ -106,7 +107,7 @@ def one_run(args, workers: int, params: list[dict]) -> dict:
         raise SystemExit(f"bench_workers: networks {missing} did not train; see {folder}")
     return {
         "workers": workers,
-        "threads": max(1, (os.cpu_count() or 1) // workers),
+        "threads": threads_per_worker(workers),
         "seconds": {t.number: t.user_attrs["train_seconds"] for t in ours},
         "epochs": sum(t.user_attrs.get("epochs_run", 0) for t in ours),
         "wall": wall,

@@ -32,12 +32,16 @@ RECYCLE = 75  # exit status of a worker process that ran its share of trials
 MAX_RESTARTS = 3  # worker processes killed by a signal are replaced this many times per slot
 
 
+def threads_per_worker(n_workers: int) -> int:
+    """TensorFlow threads of each of n_workers local workers: the machine's cores split evenly."""
+    return max(1, (os.cpu_count() or 1) // n_workers)
+
+
 def limit_threads(n_workers: int) -> None:
     """Split the machine's cores between local workers (before TensorFlow runs any op)."""
     import tensorflow as tf
 
-    per_worker = max(1, (os.cpu_count() or 1) // n_workers)
-    tf.config.threading.set_intra_op_parallelism_threads(per_worker)
+    tf.config.threading.set_intra_op_parallelism_threads(threads_per_worker(n_workers))
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
