@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from search.cli import Parser, tcp_port
-from search.errors import USER_ERRORS, UsageError
+from search.errors import USER_ERRORS, UsageError, stop_on_sigterm
 from search.study.config import default_storage
 from search.viewer.server import (
     DEFAULT_HOST,
@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     print(f"open {study_url(args.host, args.port, study_id)}  (Ctrl-C stops)", flush=True)
+    stop_on_sigterm()  # `kill PID`, systemd: a clean stop, as Ctrl-C
     try:
         server.serve_forever()
     except KeyboardInterrupt:

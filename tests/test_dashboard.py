@@ -194,8 +194,11 @@ def _get_json(url: str) -> dict:
     return json.loads(body)
 
 
-def _start(published: Published, log: Path, *extra: str) -> Iterator[str]:
-    """Run `python -m search.dashboard` until the test is done; yields the study page's URL."""
+def _start(
+    published: Published, log: Path, *extra: str, exits: list[int] | None = None
+) -> Iterator[str]:
+    """Run `python -m search.dashboard` until the test is done; yields the study page's URL.
+    Stopped with SIGTERM; its exit status is appended to `exits` (-9: it had to be killed)."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
     command = [
@@ -234,6 +237,8 @@ def _start(published: Published, log: Path, *extra: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if exits is not None:
+            exits.append(process.returncode)
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +252,17 @@ def read_only_server(
 ) -> Iterator[str]:
     log = tmp_path_factory.mktemp("log") / "dashboard-ro.log"
     yield from _start(published, log, "--read-only")
+
+
+def test_sigterm_stops_the_dashboard_with_exit_status_0(published, tmp_path):
+    # `kill PID`, systemd, a script's background job: a clean stop (status 0), as after Ctrl-C.
+    exits: list[int] = []
+    log = tmp_path / "dashboard.log"
+    started = _start(published, log, exits=exits)
+    next(started)  # serving
+    started.close()  # SIGTERM
+    assert exits == [0], f"exit status {exits} (-15: died by the signal):\n{log.read_text()}"
+    assert "Traceback" not in log.read_text()
 
 
 def _base(page: str) -> str:

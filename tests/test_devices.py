@@ -6,6 +6,7 @@ No nvidia-smi and no TensorFlow: the probe is injected, the spawned processes ar
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
 import types
@@ -148,7 +149,7 @@ class _Process:
 
 def _run_fake_workers(monkeypatch, gpus: list[str], workers: int) -> list[_Process]:
     _Process.started = []
-    context = types.SimpleNamespace(Process=_Process)
+    context = types.SimpleNamespace(Process=_Process, Queue=queue.Queue)
     fake_multiprocessing = types.SimpleNamespace(
         get_context=lambda method: context, connection=supervisor.multiprocessing.connection
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -93,6 +94,12 @@ def test_workers_share_one_sqlite_study_safely(tmp_path, data_dir):
     assert 6 <= len(study.get_trials(states=FINISHED)) <= 7, "target met, overshoot <= 1"
     workers = {t.user_attrs["worker"] for t in study.trials}
     assert len(workers) == 2, f"both workers ran trials: {workers}"
+    # The parent prints every worker's trial lines (search/study/progress.py, SharedBar): each
+    # finished trial once, under its worker's prefix.
+    for trial in study.get_trials(states=FINISHED):
+        pattern = rf"^\[w[01]\] \[\d+/6 .*\] trial +{trial.number} {trial.state.name}"
+        line = re.compile(pattern, re.M)
+        assert len(line.findall(result.stdout)) == 1, (trial.number, result.stdout[-2000:])
 
 
 def test_worker_processes_are_replaced_after_their_share_of_trials(tmp_path, data_dir):

@@ -17,7 +17,7 @@ from search.data import Split
 from search.errors import StorageError
 from search.study.config import StudyConfig
 from search.study.objective import Diverged, Objective
-from search.study.progress import Progress
+from search.study.progress import Events, Progress
 from search.study.resume import FINISHED, count_finished
 from storage.proxy_client import heartbeat, is_proxy
 
@@ -36,13 +36,15 @@ def search_stage(
     prefix: str = "",
     run_start: tuple[float, int] | None = None,
     max_trials: int | None = None,
+    events: Events | None = None,
 ) -> bool:
     """Optimize until the study-wide target, the timeout, or `max_trials` trials run by this
     process, whichever comes first.
 
     `run_start` is (time.time(), finished trials) when the run began, default now: the timeout
-    counts from there. Returns True when only `max_trials` stopped it: the caller goes on in a
-    fresh process.
+    counts from there. `events`: the queue of the parent's SharedBar, if it has one (several
+    local workers), where this worker's progress goes instead of a bar of its own. Returns True
+    when only `max_trials` stopped it: the caller goes on in a fresh process.
 
     A database outage stops the loop, not the worker: it waits up to DB_WAIT_SECONDS for the
     server and carries on. The trial that was running is failed by the heartbeat of whichever
@@ -63,9 +65,9 @@ def search_stage(
         timeout=config.timeout,
         space=config.space,
         prefix=prefix,
-        bar=config.workers == 1,
         run_start=run_start,
         monitor=config.task_spec.monitor,
+        events=events,
     )
     objective = Objective(config, data, epoch_hook=progress.on_epoch)
     if is_proxy(storage):

@@ -1,13 +1,18 @@
 """Progress output: a line per finished trial, a live bar with an ETA, and the final summary.
 
 The per-trial lines go to stdout (they are the run's log); the bar goes to stderr and only
-appears in a terminal, so logs of unattended runs stay clean.
+appears in a terminal, so logs of unattended runs stay clean. With several local workers the
+parent process owns the bar and the terminal (`SharedBar`): each worker's Progress sends it
+its epochs and trial lines through a queue, so one bar shows every worker's running trial and
+no worker's line is written through another's bar.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from typing import Any, Protocol
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -22,6 +27,14 @@ def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class Events(Protocol):
+    """Where a worker's Progress sends its events: a multiprocessing queue, in practice."""
+
+    def put(self, item: Any) -> None: ...
+
+    def get(self) -> Any: ...
 
 
 class Progress:
@@ -39,10 +52,14 @@ class Progress:
         bar: bool = True,
         run_start: tuple[float, int] | None = None,
         monitor: str = "val_accuracy",
+        events: Events | None = None,
     ) -> None:
         """`run_start`: (time.time(), finished trials) when the run began, for a worker process
         that takes over from another: elapsed time and ETA then cover the whole run. `monitor`:
-        the validation figure shown (val_accuracy, or val_rmse for regression)."""
+        the validation figure shown (val_accuracy, or val_rmse for regression). `events`: the
+        queue of the parent's SharedBar, which then shows this worker's epochs and prints its
+        trial lines (and this object draws no bar of its own)."""
+        self.events = events
         self.monitor = monitor
         self.name = monitor.replace("accuracy", "acc")
         self.started, self.start_finished = run_start or (time.time(), finished)
@@ -54,22 +71,29 @@ class Progress:
             initial=finished,
             unit="trial",
             file=sys.stderr,
-            disable=None if bar else True,
+            disable=None if bar and events is None else True,
             dynamic_ncols=True,
             leave=False,
         )
 
     def on_epoch(self, trial_number: int, epoch: int, logs: dict[str, float]) -> None:
         figure = logs.get(self.monitor, float("nan"))
-        self.bar.set_postfix_str(
-            f"trial {trial_number} epoch {epoch}/{self.max_epochs} {self.name} {figure:.4f}"
-        )
+        status = f"trial {trial_number} epoch {epoch}/{self.max_epochs} {self.name} {figure:.4f}"
+        if self.events is not None:
+            self.events.put(("epoch", self.prefix.strip(), status))
+        else:
+            self.bar.set_postfix_str(status)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        counted = trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        if counted:
             self.finished += 1
             self.bar.update(1)
-        tqdm.write(self.trial_line(study, trial), file=sys.stdout)
+        line = self.trial_line(study, trial)
+        if self.events is not None:
+            self.events.put(("trial", self.prefix.strip(), line, counted))
+            return
+        tqdm.write(line, file=sys.stdout)
         sys.stdout.flush()
 
     def eta_seconds(self) -> float | None:
@@ -116,4 +140,49 @@ class Progress:
         )
 
     def close(self) -> None:
+        self.bar.close()
+
+
+class SharedBar:
+    """The live bar of a run with several local workers, in the parent process.
+
+    Reads the workers' events (`Progress(events=...)`) on a thread: an epoch updates that
+    worker's part of the bar ("w0 trial 3 epoch 5/20 val_acc 0.8812 | w1 ..."), a finished
+    trial advances the bar and its line is written above it, on stdout. Like a worker's own
+    bar, it goes to stderr and only appears in a terminal; the lines always appear.
+    """
+
+    def __init__(self, events: Events, *, target: int, finished: int) -> None:
+        self.events = events
+        self.status: dict[str, str] = {}
+        self.bar = tqdm(
+            total=target,
+            initial=finished,
+            unit="trial",
+            file=sys.stderr,
+            disable=None,
+            dynamic_ncols=True,
+            leave=False,
+        )
+        self.thread = threading.Thread(target=self._read, name="shared-bar", daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while (event := self.events.get()) is not None:
+            kind, worker, *rest = event
+            if kind == "epoch":
+                self.status[worker] = rest[0]
+                self.bar.set_postfix_str(" | ".join(f"{w} {s}" for w, s in self.status.items()))
+            elif kind == "trial":
+                line, counted = rest
+                self.status.pop(worker, None)
+                if counted:
+                    self.bar.update(1)
+                tqdm.write(line, file=sys.stdout)
+                sys.stdout.flush()
+
+    def close(self) -> None:
+        """Write the lines still queued, then remove the bar."""
+        self.events.put(None)
+        self.thread.join(timeout=10)
         self.bar.close()

@@ -17,13 +17,17 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
+from typing import TextIO
 
 import optuna
 from optuna.trial import TrialState
+from tqdm import tqdm
 
 from search.errors import USER_ERRORS, Terminated, stop_on_sigterm
 from search.study.config import StudyConfig
 from search.study.devices import assign, describe, visible_gpus, worker_environment
+from search.study.progress import Events, SharedBar
 from search.study.session import PROG, open_everything
 from storage.rdb import retry_callback
 from storage.urls import mask_secrets
@@ -46,13 +50,18 @@ def limit_threads(n_workers: int) -> None:
 
 
 def _worker_main(
-    config: StudyConfig, index: int, run_start: tuple[float, int], device: str | None = None
+    config: StudyConfig,
+    index: int,
+    run_start: tuple[float, int],
+    device: str | None = None,
+    events: Events | None = None,
 ) -> None:
     """Entry point of one worker process (spawned: a fresh interpreter).
 
-    `device` is its GPU (search/study/devices.py), None on a machine without one. Exits with
-    RECYCLE after config.trials_per_process trials, so that its parent starts a fresh process
-    in its place; 2 with one line on stderr for an error the user can act on.
+    `device` is its GPU (search/study/devices.py), None on a machine without one; `events` the
+    queue of the parent's SharedBar (several workers), None for a worker with its own bar.
+    Exits with RECYCLE after config.trials_per_process trials, so that its parent starts a
+    fresh process in its place; 2 with one line on stderr for an error the user can act on.
     """
     stop_on_sigterm()  # a polite stop fails the running trial, as Ctrl-C does
     logging.getLogger("optuna.study._optimize").addFilter(_no_traceback_on_stop)
@@ -81,6 +90,7 @@ def _worker_main(
             prefix=prefix,
             run_start=run_start,
             max_trials=config.trials_per_process,
+            events=events,
         )
     except USER_ERRORS as exc:
         print(f"{prefix}{PROG}: error: {mask_secrets(str(exc), config.storage)}", file=sys.stderr)
@@ -126,20 +136,41 @@ def run_workers(
     gpu_line = describe(devices)
     if gpu_line is not None:
         print(gpu_line, flush=True)
+    # Several workers: one bar for all, in this process; their epochs and lines come to it.
+    bar = None
+    if config.workers > 1:
+        bar = SharedBar(context.Queue(), target=config.n_trials, finished=run_start[1])
+    events = None if bar is None else bar.events
 
     def start(index: int) -> multiprocessing.process.BaseProcess:
         process = context.Process(
             target=_worker_main,
-            args=(config, index, run_start, devices[index]),
+            args=(config, index, run_start, devices[index], events),
             name=f"search-worker-{index}",
         )
         process.start()
         return process
 
+    try:
+        return _supervise(config, study, storage, start)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _supervise(
+    config: StudyConfig,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    start: Callable[[int], multiprocessing.process.BaseProcess],
+) -> int:
+    """Wait on the worker processes that start(index) starts: recycle, replace, stop them.
+
+    Its lines go through tqdm.write, above the SharedBar of several workers."""
     running = {index: start(index) for index in range(config.workers)}
     if config.workers > 1:
         pids = [p.pid for p in running.values()]
-        print(f"started {config.workers} workers: pids {pids}", flush=True)
+        _say(f"started {config.workers} workers: pids {pids}")
     failed: dict[str, int] = {}
     restarts = dict.fromkeys(running, 0)
     try:
@@ -150,19 +181,17 @@ def run_workers(
                     continue
                 if process.exitcode == RECYCLE:
                     running[index] = start(index)
-                    print(
+                    _say(
                         f"{_prefix(config, index)}{config.trials_per_process} trials run; going "
-                        "on in a fresh process (it frees the memory TensorFlow keeps)",
-                        flush=True,
+                        "on in a fresh process (it frees the memory TensorFlow keeps)"
                     )
                     continue
                 if _crashed(process.exitcode):
                     lost = fail_trials_of(study, storage, process.pid)
-                    print(
+                    _say(
                         f"{_prefix(config, index)}worker process {process.pid} killed by signal "
                         f"{-process.exitcode}; trials failed and queued for a retry: {lost}",
-                        file=sys.stderr,
-                        flush=True,
+                        sys.stderr,
                     )
                     if restarts[index] < MAX_RESTARTS:
                         restarts[index] += 1
@@ -189,11 +218,18 @@ def run_workers(
         raise
     if failed and config.workers > 1:
         stopped = ", ".join(f"{name} (exit {code})" for name, code in failed.items())
-        print(f"workers that stopped with an error: {stopped}", file=sys.stderr)
+        _say(f"workers that stopped with an error: {stopped}", sys.stderr)
     if failed:
         code = next(iter(failed.values()))
         return code if code > 0 else 128 - code  # a shell's status for "killed by signal N"
     return 0
+
+
+def _say(text: str, file: TextIO | None = None) -> None:
+    """A line on stdout (or `file`), above the live bar if there is one."""
+    file = file or sys.stdout
+    tqdm.write(text, file=file)
+    file.flush()
 
 
 def fail_trials_of(
