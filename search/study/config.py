@@ -112,7 +112,7 @@ class StudyConfig:
     target: str | None = None
     storage: str = DEFAULT_STORAGE
     n_trials: int = 100  # study-wide target of finished (complete + pruned) trials
-    timeout: float | None = 720.0  # seconds after which no new trial starts
+    timeout: float | None = 1080.0  # seconds after which no new trial starts
     sampler: str = "tpe"
     pruner: str = "hyperband"
     max_epochs: int = 20
@@ -122,7 +122,7 @@ class StudyConfig:
     seed: int = 0
     split_seed: int = 0  # the validation split is fixed across runs and seeds
     val_fraction: float = 0.1
-    workers: int = 2  # worker processes on this machine sharing the storage
+    workers: int = 1  # worker processes on this machine sharing the storage
     heartbeat: int = DEFAULT_HEARTBEAT
     # A worker process hands over to a fresh one after this many trials: TensorFlow keeps
     # about 5 MB per trained model however it is cleared (benchmarks/RESULTS.md, bench_memory).
