@@ -49,7 +49,6 @@ class Progress:
         timeout: float | None,
         space: SearchSpace,
         prefix: str = "",
-        bar: bool = True,
         run_start: tuple[float, int] | None = None,
         monitor: str = "val_accuracy",
         events: Events | None = None,
@@ -71,7 +70,7 @@ class Progress:
             initial=finished,
             unit="trial",
             file=sys.stderr,
-            disable=None if bar and events is None else True,
+            disable=None if events is None else True,
             dynamic_ncols=True,
             leave=False,
         )
@@ -147,7 +146,7 @@ class SharedBar:
     """The live bar of a run with several local workers, in the parent process.
 
     Reads the workers' events (`Progress(events=...)`) on a thread: an epoch updates that
-    worker's part of the bar ("w0 trial 3 epoch 5/20 val_acc 0.8812 | w1 ..."), a finished
+    worker's part of the bar ("[w0] trial 3 epoch 5/20 val_acc 0.8812 | [w1] ..."), a finished
     trial advances the bar and its line is written above it, on stdout. Like a worker's own
     bar, it goes to stderr and only appears in a terminal; the lines always appear.
     """
