@@ -29,6 +29,19 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def trial_bar(target: int, finished: int, *, drawn: bool = True) -> tqdm:
+    """The bar of finished trials: on stderr, in a terminal only (never, if not `drawn`)."""
+    return tqdm(
+        total=target,
+        initial=finished,
+        unit="trial",
+        file=sys.stderr,
+        disable=None if drawn else True,
+        dynamic_ncols=True,
+        leave=False,
+    )
+
+
 class Events(Protocol):
     """Where a worker's Progress sends its events: a multiprocessing queue, in practice."""
 
@@ -65,15 +78,7 @@ class Progress:
         self.target, self.finished = target, finished
         self.max_epochs, self.timeout, self.space = max_epochs, timeout, space
         self.prefix = prefix
-        self.bar = tqdm(
-            total=target,
-            initial=finished,
-            unit="trial",
-            file=sys.stderr,
-            disable=None if events is None else True,
-            dynamic_ncols=True,
-            leave=False,
-        )
+        self.bar = trial_bar(target, finished, drawn=events is None)
 
     def on_epoch(self, trial_number: int, epoch: int, logs: dict[str, float]) -> None:
         figure = logs.get(self.monitor, float("nan"))
@@ -154,15 +159,7 @@ class SharedBar:
     def __init__(self, events: Events, *, target: int, finished: int) -> None:
         self.events = events
         self.status: dict[str, str] = {}
-        self.bar = tqdm(
-            total=target,
-            initial=finished,
-            unit="trial",
-            file=sys.stderr,
-            disable=None,
-            dynamic_ncols=True,
-            leave=False,
-        )
+        self.bar = trial_bar(target, finished)
         self.thread = threading.Thread(target=self._read, name="shared-bar", daemon=True)
         self.thread.start()
 
