@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -40,6 +40,13 @@ def trial_bar(target: int, finished: int, *, drawn: bool = True) -> tqdm:
         dynamic_ncols=True,
         leave=False,
     )
+
+
+def say(text: str, file: TextIO | None = None) -> None:
+    """A line on stdout (or `file`), flushed, above the live bar if this process draws one."""
+    file = file or sys.stdout
+    tqdm.write(text, file=file)
+    file.flush()
 
 
 class Events(Protocol):
@@ -97,8 +104,7 @@ class Progress:
         if self.events is not None:
             self.events.put(("trial", self.prefix.strip(), line, counted))
             return
-        tqdm.write(line, file=sys.stdout)
-        sys.stdout.flush()
+        say(line)
 
     def eta_seconds(self) -> float | None:
         """Seconds until the target, from this run's pace; capped by what the timeout leaves."""
@@ -174,8 +180,7 @@ class SharedBar:
                 self.status.pop(worker, None)
                 if counted:
                     self.bar.update(1)
-                tqdm.write(line, file=sys.stdout)
-                sys.stdout.flush()
+                say(line)
 
     def close(self) -> None:
         """Write the lines still queued, then remove the bar."""

@@ -18,16 +18,14 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from typing import TextIO
 
 import optuna
 from optuna.trial import TrialState
-from tqdm import tqdm
 
 from search.errors import USER_ERRORS, Terminated, stop_on_sigterm
 from search.study.config import StudyConfig
 from search.study.devices import assign, describe, visible_gpus, worker_environment
-from search.study.progress import Events, SharedBar
+from search.study.progress import Events, SharedBar, say
 from search.study.session import PROG, open_everything
 from storage.rdb import retry_callback
 from storage.urls import mask_secrets
@@ -166,11 +164,11 @@ def _supervise(
 ) -> int:
     """Wait on the worker processes that start(index) starts: recycle, replace, stop them.
 
-    Its lines go through tqdm.write, above the SharedBar of several workers."""
+    Its lines go through progress.say, above the SharedBar of several workers."""
     running = {index: start(index) for index in range(config.workers)}
     if config.workers > 1:
         pids = [p.pid for p in running.values()]
-        _say(f"started {config.workers} workers: pids {pids}")
+        say(f"started {config.workers} workers: pids {pids}")
     failed: dict[str, int] = {}
     restarts = dict.fromkeys(running, 0)
     try:
@@ -181,14 +179,14 @@ def _supervise(
                     continue
                 if process.exitcode == RECYCLE:
                     running[index] = start(index)
-                    _say(
+                    say(
                         f"{_prefix(config, index)}{config.trials_per_process} trials run; going "
                         "on in a fresh process (it frees the memory TensorFlow keeps)"
                     )
                     continue
                 if _crashed(process.exitcode):
                     lost = fail_trials_of(study, storage, process.pid)
-                    _say(
+                    say(
                         f"{_prefix(config, index)}worker process {process.pid} killed by signal "
                         f"{-process.exitcode}; trials failed and queued for a retry: {lost}",
                         sys.stderr,
@@ -218,18 +216,11 @@ def _supervise(
         raise
     if failed and config.workers > 1:
         stopped = ", ".join(f"{name} (exit {code})" for name, code in failed.items())
-        _say(f"workers that stopped with an error: {stopped}", sys.stderr)
+        say(f"workers that stopped with an error: {stopped}", sys.stderr)
     if failed:
         code = next(iter(failed.values()))
         return code if code > 0 else 128 - code  # a shell's status for "killed by signal N"
     return 0
-
-
-def _say(text: str, file: TextIO | None = None) -> None:
-    """A line on stdout (or `file`), above the live bar if there is one."""
-    file = file or sys.stdout
-    tqdm.write(text, file=file)
-    file.flush()
 
 
 def fail_trials_of(
