@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=_positive_float,
         metavar="SECONDS",
-        help=f"start no new trial after this many seconds; default {d.timeout:.0f}",
+        help="end the search after this many seconds: no new trial starts and running trials "
+        f"stop at their epoch's end, keeping their best epoch; default {d.timeout:.0f}",
     )
     flag("--sampler", choices=SAMPLERS, help="tpe (multivariate, grouped) or random; default tpe")
     flag(

@@ -100,3 +100,39 @@ def test_a_trial_without_a_finite_figure_fails_and_the_search_goes_on(tiny_split
     study.optimize(Objective(config, broken), n_trials=2, catch=(Diverged,))
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
     assert study.trials[0].user_attrs["stop_reason"] == "diverged"
+
+
+def test_a_trial_running_at_the_deadline_stops_at_its_epoch_end_and_keeps_its_best(tiny_split):
+    # A deadline already past: the trial stops after its first epoch instead of training all
+    # its epochs, and completes with that epoch's figure, marked as stopped by the timeout.
+    import time
+
+    config = CONFIG.with_overrides(max_epochs=50, patience=50)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    study.enqueue_trial(FIXED)
+    study.optimize(Objective(config, tiny_split, deadline=time.time() - 1), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert trial.user_attrs["stop_reason"] == "timeout"
+    assert trial.user_attrs["epochs_run"] == 1 and list(trial.intermediate_values) == [1]
+    assert trial.value == trial.intermediate_values[1]
+
+
+def test_the_search_ends_within_an_epoch_of_its_timeout(tiny_split):
+    # The worker's loop hands its deadline to the objective: a search whose timeout falls in
+    # the middle of a long trial ends with that trial stopped, not trained to the end.
+    import time
+
+    from search.study.loop import search_stage
+
+    config = CONFIG.with_overrides(max_epochs=400, patience=400, timeout=4.0, n_trials=5)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    study.enqueue_trial(FIXED)
+    began = time.time()
+    search_stage(config, study, study._storage, tiny_split, "memory")
+    elapsed = time.time() - began
+    finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert finished and finished[-1].user_attrs["stop_reason"] == "timeout"
+    assert all(t.user_attrs["epochs_run"] < 400 for t in finished)
+    per_epoch = max(t.user_attrs["train_seconds"] / t.user_attrs["epochs_run"] for t in finished)
+    assert elapsed < 4.0 + 10 * per_epoch + 5, f"{elapsed:.1f} s for a 4-s timeout"

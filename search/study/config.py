@@ -112,7 +112,7 @@ class StudyConfig:
     target: str | None = None
     storage: str = DEFAULT_STORAGE
     n_trials: int = 100  # study-wide target of finished (complete + pruned) trials
-    timeout: float | None = 1080.0  # seconds after which no new trial starts
+    timeout: float | None = 1080.0  # seconds after which the search ends (objective.py)
     sampler: str = "tpe"
     pruner: str = "hyperband"
     max_epochs: int = 20

@@ -42,9 +42,13 @@ def search_stage(
     process, whichever comes first.
 
     `run_start` is (time.time(), finished trials) when the run began, default now: the timeout
-    counts from there. `events`: the queue of the parent's SharedBar, if it has one (several
-    local workers), where this worker's progress goes instead of a bar of its own. Returns True
-    when only `max_trials` stopped it: the caller goes on in a fresh process.
+    counts from there. After it no trial starts, and running trials stop at the end of their
+    epoch with their best epoch so far (stop_reason "timeout"), so the search ends within an
+    epoch of it, however many workers share the machine.
+
+    `events`: the queue of the parent's SharedBar, if it has one (several local workers), where
+    this worker's progress goes instead of a bar of its own. Returns True when only
+    `max_trials` stopped it: the caller goes on in a fresh process.
 
     A database outage stops the loop, not the worker: it waits up to DB_WAIT_SECONDS for the
     server and carries on. The trial that was running is failed by the heartbeat of whichever
@@ -69,7 +73,7 @@ def search_stage(
         monitor=config.task_spec.monitor,
         events=events,
     )
-    objective = Objective(config, data, epoch_hook=progress.on_epoch)
+    objective = Objective(config, data, epoch_hook=progress.on_epoch, deadline=deadline)
     if is_proxy(storage):
         objective = _beating(objective, storage, config.heartbeat)
     stop_at_target = optuna.study.MaxTrialsCallback(config.n_trials, states=FINISHED)

@@ -59,14 +59,24 @@ class Objective:
     its best validation figure over its epochs: accuracy (classification) or RMSE (regression).
     A Pareto study's trial returns (that figure, its trainable parameters) and is stopped by
     the front rule (search/study/pareto.py) instead of an Optuna pruner.
+
+    `deadline` (time.time() seconds, the run's timeout): a trial still training then stops at
+    the end of its epoch and completes with its best epoch so far (stop_reason "timeout"), as
+    early stopping would, so that a run ends within an epoch of its timeout.
     """
 
     def __init__(
-        self, config: StudyConfig, data: Split, *, epoch_hook: EpochHook | None = None
+        self,
+        config: StudyConfig,
+        data: Split,
+        *,
+        epoch_hook: EpochHook | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.config = config
         self.data = data
         self.epoch_hook = epoch_hook
+        self.deadline = deadline
 
     def __call__(self, trial: optuna.trial.BaseTrial) -> float | tuple[float, int]:
         if isinstance(trial, optuna.trial.Trial):
@@ -103,6 +113,8 @@ class Objective:
                 monitor=task.monitor, mode=task.mode, patience=self.config.patience
             ),
         ]
+        deadline = StopAtDeadline(self.deadline)
+        callbacks.append(deadline)
         if self.epoch_hook is not None:
             callbacks.append(_EpochHookCallback(trial.number, self.epoch_hook))
 
@@ -125,10 +137,12 @@ class Objective:
         n_epochs = len(logs.get(task.monitor, []))
         if n_epochs == 0 or any(not math.isfinite(v) for v in logs.get("loss", [])):
             reason = "diverged"  # TerminateOnNaN may stop a trial before its first epoch ends
-        elif n_epochs < self.config.max_epochs:
-            reason = "early_stopping"
-        else:
+        elif n_epochs >= self.config.max_epochs:
             reason = "max_epochs"
+        elif deadline.reached:
+            reason = "timeout"
+        else:
+            reason = "early_stopping"
         best = _record(trial, logs, time.perf_counter() - start, reason, task)
         if best is None:
             raise Diverged("no finite validation figure: training diverged before an epoch ended")
@@ -161,6 +175,20 @@ class EpochPruningCallback(KerasPruningCallback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         super().on_epoch_end(epoch + 1, logs)
+
+
+class StopAtDeadline(keras.callbacks.Callback):
+    """Stop training at the end of the first epoch that ends at or after `deadline`
+    (time.time() seconds; None: never). `reached` tells whether it did."""
+
+    def __init__(self, deadline: float | None) -> None:
+        super().__init__()
+        self.deadline, self.reached = deadline, False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if self.deadline is not None and time.time() >= self.deadline:
+            self.reached = True
+            self.model.stop_training = True
 
 
 class _ReportCallback(keras.callbacks.Callback):
