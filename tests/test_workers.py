@@ -102,6 +102,53 @@ def test_workers_share_one_sqlite_study_safely(tmp_path, data_dir):
         assert len(line.findall(result.stdout)) == 1, (trial.number, result.stdout[-2000:])
 
 
+def test_two_workers_retrain_in_two_processes_each_run_once(tmp_path, data_dir):
+    # --workers 2 also retrains two runs at a time (search/evaluation/parallel.py): the runs are
+    # split between two processes through their claims, each stored once, and the parent then
+    # only averages the ensemble.
+    import sqlalchemy as sa
+
+    db = tmp_path / "s.db"
+    result = run_cli(
+        "--study",
+        "fashion",
+        "--storage",
+        f"sqlite:///{db}",
+        "--data-dir",
+        str(data_dir),
+        "--workers",
+        "2",
+        "--n-trials",
+        "3",
+        "--max-epochs",
+        "1",
+        "--retrain-top",
+        "2",
+        "--seeds",
+        "2",
+        "--no-warm-start",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as connection:
+        runs = connection.execute(
+            sa.text("SELECT config_key, seed FROM search_retrain_runs WHERE kind = 'trial'")
+        ).all()
+        owners = connection.execute(sa.text("SELECT owner FROM search_retrain_claims")).all()
+    assert len(runs) == len(set(runs)) == 4, f"2 configurations x 2 seeds, once each: {runs}"
+    assert len({owner for (owner,) in owners}) == 2, f"both processes trained: {owners}"
+    assert re.search(r"^retrain: 2 processes, pids", result.stdout, re.M), result.stdout[-2000:]
+    for prefix in ("[r0] ", "[r1] "):
+        assert re.search(
+            rf"^{re.escape(prefix)}\[\d/4\] trial \d+ seed \d+: test ", result.stdout, re.M
+        )
+    assert "already retrained" not in result.stdout and "left to it" not in result.stdout, (
+        "each process says only what it trains, the parent's pass found every run stored"
+    )
+    assert "ensemble" in result.stdout
+
+
 def test_worker_processes_are_replaced_after_their_share_of_trials(tmp_path, data_dir):
     db = tmp_path / "s.db"
     result = run_cli(

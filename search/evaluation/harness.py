@@ -38,6 +38,8 @@ from storage.results import ResultStore, RunRecord
 # a crashed machine's run is taken over by another one after at most this many seconds.
 LEASE_SECONDS = 600
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
+# The lines of a run this process does not train: found stored, or claimed by another.
+KEPT, LEFT = "already retrained, kept", "left to it"
 PARTIAL = ".partial-"  # a model being written: .partial-PID-XXXX.keras, renamed when whole
 
 
@@ -205,7 +207,7 @@ def run_candidates(
             prefix = f"[{done}/{total}] {candidate.label} seed {seed}"
             run = (study.study_name, candidate.kind, candidate.config_key, seed)
             if results.has(*run):
-                log(f"{prefix}: already retrained, kept")
+                log(f"{prefix}: {KEPT}")
                 continue
             holder = results.claim(*run, OWNER, LEASE_SECONDS)
             # This machine's own process that died (kill -9, a crash): its run is resumed now
@@ -218,7 +220,7 @@ def run_candidates(
                 log(f"{prefix}: its process {holder} is gone; retrained here")
                 holder = None
             if holder is not None:
-                log(f"{prefix}: being retrained by {holder}, left to it")
+                log(f"{prefix}: being retrained by {holder}, {LEFT}")
                 continue
             renew = _RenewClaim(lambda run=run: results.renew(*run, OWNER, LEASE_SECONDS), log=log)
             lines = _EpochLines(prefix, candidate, log)
@@ -315,40 +317,84 @@ def retrain_stage(
     *,
     log: Callable[[str], None] = _say,
 ) -> int:
-    """Train `candidates` with the configured seeds, storing runs, models and artifacts."""
-    # Every run builds a new model, so tf.function retraces by design (as in the workers).
-    tf.get_logger().setLevel("ERROR")
-    folder = default_artifact_dir(config.storage, config.artifact_dir)
+    """Train `candidates` with the configured seeds, storing runs, models and artifacts, then
+    their ensemble; returns how many runs this process trained.
+
+    With config.workers > 1 the runs are trained by that many local processes at a time
+    (search/evaluation/parallel.py); this process then trains only what they left."""
+    folder, model_dir = _folders(config, study)
     folder.mkdir(parents=True, exist_ok=True)
-    seeds = [config.seed + i for i in range(config.seeds)]
+    seeds = _seeds(config)
     log(
         f"retrain: {counted(len(candidates), 'configuration')} x {counted(len(seeds), 'seed')}; "
         f"models and artifacts in {folder}"
     )
-    source = config.data_source()
-    # The only place the test set is read; a study file without one has validation figures only.
-    test = load_test(source, split=split) if source.has_test else None
-    model_dir = folder / "models" / study.study_name
     for path in remove_dead_partials(model_dir) if model_dir.is_dir() else []:
         log(f"retrain: removed {path.name}, half-written by a process that was killed")
+    parallel = config.workers > 1 and len(candidates) * len(seeds) > 1
+    if parallel:
+        from search.evaluation.parallel import retrain_in_processes
+
+        trials = [c.trial for c in candidates if c.trial is not None]
+        retrain_in_processes(config, trials if config.mode == "search" else None, log)
+    trained = train_runs(config, study, storage, split, candidates, log=log, quiet=parallel)
+    keys = {c.config_key for c in candidates if c.kind == "trial"}
+    if keys:  # the models of the configurations just chosen on validation, every seed
+        results = ResultStore(config.storage)
+        try:
+            runs = [r for r in results.runs(study.study_name, "trial") if r.config_key in keys]
+            ensemble_stage(study.study_name, runs, split, _test(config, split), results, log=log)
+        finally:
+            results.close()
+    return trained
+
+
+def train_runs(
+    config: StudyConfig,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    split: Split,
+    candidates: list[Candidate],
+    *,
+    log: Callable[[str], None] = _say,
+    quiet: bool = False,
+) -> int:
+    """Train every (candidate, configured seed) not stored yet, in this process; returns how
+    many it trained. `quiet`: no line for a run it does not train (the processes of a parallel
+    retrain share the runs; each says only what it trains)."""
+    # Every run builds a new model, so tf.function retraces by design (as in the workers).
+    tf.get_logger().setLevel("ERROR")
+    folder, model_dir = _folders(config, study)
     results = ResultStore(config.storage)
     try:
-        trained = run_candidates(
+        return run_candidates(
             candidates,
             study=study,
             storage=storage,
-            seeds=seeds,
+            seeds=_seeds(config),
             split=split,
-            test=test,
+            test=_test(config, split),
             results=results,
             artifact_store=optuna.artifacts.FileSystemArtifactStore(folder),
             model_dir=model_dir,
-            log=log,
+            log=(lambda line: None if line.endswith((KEPT, LEFT)) else log(line)) if quiet else log,
         )
-        keys = {c.config_key for c in candidates if c.kind == "trial"}
-        if keys:  # the models of the configurations just chosen on validation, every seed
-            runs = [r for r in results.runs(study.study_name, "trial") if r.config_key in keys]
-            ensemble_stage(study.study_name, runs, split, test, results, log=log)
-        return trained
     finally:
         results.close()
+
+
+def _test(config: StudyConfig, split: Split) -> tuple[np.ndarray, np.ndarray] | None:
+    """The official test set: the only place it is read. None for a study file without one
+    (its runs then have validation figures only)."""
+    source = config.data_source()
+    return load_test(source, split=split) if source.has_test else None
+
+
+def _seeds(config: StudyConfig) -> list[int]:
+    return [config.seed + i for i in range(config.seeds)]
+
+
+def _folders(config: StudyConfig, study: optuna.Study) -> tuple[Path, Path]:
+    """The artifact folder and, in it, the folder of the study's models."""
+    folder = default_artifact_dir(config.storage, config.artifact_dir)
+    return folder, folder / "models" / study.study_name
