@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=positive_int,
         metavar="N",
-        help="worker processes on this machine sharing the study; default 1",
+        help="worker processes on this machine sharing the study (and then the retrain), the "
+        f"cores split between them; default {d.workers}",
     )
     flag(
         "--heartbeat",

@@ -152,11 +152,13 @@ def run_cli(
 ) -> subprocess.CompletedProcess:
     """`python -m search.run ARGS` in a fresh process, working in `cwd` (where reports/ and
     artifacts/ are written): by default a fresh temporary folder, never the checkout, whose
-    reports/ may hold the user's own runs."""
+    reports/ may hold the user's own runs. One worker unless ARGS say `--workers`: the tests'
+    trial counts and lines assume one process (tests/test_workers.py is about several)."""
     full_env = {**clean_env(), "PYTHONPATH": str(ROOT), **(env or {})}
+    workers = [] if "--workers" in args else ["--workers", "1"]
     with tempfile.TemporaryDirectory(prefix="search-run-") as scratch:
         return subprocess.run(
-            [sys.executable, "-m", "search.run", *args],
+            [sys.executable, "-m", "search.run", *args, *workers],
             cwd=cwd or scratch,
             env=full_env,
             capture_output=True,

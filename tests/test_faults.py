@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ OUTAGE = 6.0  # seconds the database stays down: several epochs of the retrain
 def _command(url: str, data: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "search.run", "--study", "fashion", "--storage", url,
-        "--data-dir", str(data), "--pruner", "none", *extra,
+        "--data-dir", str(data), "--pruner", "none", "--workers", "1", *extra,
     ]  # fmt: skip
 
 
@@ -131,6 +132,37 @@ def test_kill_9_while_a_model_is_saved_leaves_no_half_model_and_the_rerun_finish
         f"\nkill -9 during a model save: {len(whole)} whole models kept, the rerun finished "
         f"the other runs in {time.monotonic() - started:.0f} s"
     )
+
+
+def test_kill_9_of_a_retrain_process_loses_no_run(tmp_path):
+    # --workers 2 retrains in two processes (search/evaluation/parallel.py). One killed while
+    # it trains: the parent reports it, takes over its claim (its process is gone) and trains
+    # what it left, so every run is stored once and the ensemble is built.
+    import re
+
+    data = write_dataset(tmp_path / "data", n_train=2000, n_test=200)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    argv = _command(url, data, "--workers", "2", *RETRAIN, "--max-epochs", "8")
+    run = subprocess.Popen(argv, cwd=tmp_path, env={**clean_env(), "PYTHONPATH": str(ROOT)},
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    lines, victim = [], None
+    for line in run.stdout:
+        lines.append(line)
+        pids = re.match(r"retrain: 2 processes, pids \[(\d+), (\d+)\]", line)
+        if pids:
+            victim = int(pids.group(1))
+        if victim and line.startswith("[r0] ") and "epoch 1/" in line:
+            os.kill(victim, signal.SIGKILL)  # in the middle of its first run
+            break
+    assert victim, "".join(lines)[-3000:]
+    rest, _ = run.communicate(timeout=600)
+    text = "".join(lines) + rest
+    assert run.returncode == 0, text[-3000:]
+    assert f"process {victim} stopped with exit status -9" in text, text[-3000:]
+    assert f"its process {socket.gethostname()}:{victim} is gone; retrained here" in text
+    _assert_every_run_once(url, configurations=2, seeds=3)
+    assert [r for r in _runs(url) if r.kind == "ensemble"], "the ensemble was built"
+    print("\nkill -9 of one of two retrain processes: its run retrained by the parent, 6 runs once")
 
 
 @pytest.fixture

@@ -510,6 +510,7 @@ def test_kill_minus_9_of_a_machine_behind_the_proxy_fails_and_retries_its_trial(
         sys.executable, "-m", "search.run", "--study", "fashion", "--storage", proxy,
         "--data-dir", str(data), "--pruner", "none", "--no-retrain", "--no-warm-start",
         "--n-trials", "5", "--max-epochs", "8", "--patience", "8", "--heartbeat", beat,
+        "--workers", "1",
     ]  # fmt: skip
     env = {**clean_env(), "PYTHONPATH": str(ROOT)}
     logs = [(tmp_path / f"machine{i}.log").open("w") for i in range(2)]

@@ -17,7 +17,7 @@ from tests.conftest import assert_one_line_error, write_idx
 # One test process makes this module's shared study once (pytest-xdist's loadgroup).
 pytestmark = pytest.mark.xdist_group("run")
 
-FAST = ["--max-epochs", "1", "--no-retrain", "--seed", "1"]
+FAST = ["--max-epochs", "1", "--no-retrain", "--seed", "1", "--workers", "1"]
 
 
 def _study(db: Path, name: str = "fashion") -> optuna.Study:

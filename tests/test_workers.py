@@ -162,6 +162,8 @@ def test_worker_processes_are_replaced_after_their_share_of_trials(tmp_path, dat
         "5",
         "--trials-per-process",
         "2",
+        "--workers",
+        "1",
         "--max-epochs",
         "1",
         "--no-retrain",
@@ -230,6 +232,8 @@ def _search_command(url: str, data: Path, *extra: str) -> list[str]:
         "none",
         "--no-retrain",
         "--no-warm-start",
+        "--workers",  # one worker process per command unless `extra` says more
+        "1",
         *extra,
     ]
 

@@ -320,8 +320,9 @@ def retrain_stage(
     """Train `candidates` with the configured seeds, storing runs, models and artifacts, then
     their ensemble; returns how many runs this process trained.
 
-    With config.workers > 1 the runs are trained by that many local processes at a time
-    (search/evaluation/parallel.py); this process then trains only what they left."""
+    With config.workers > 1 and more than one run to train, they are trained by that many
+    local processes at a time (search/evaluation/parallel.py); this process then trains only
+    what they left."""
     folder, model_dir = _folders(config, study)
     folder.mkdir(parents=True, exist_ok=True)
     seeds = _seeds(config)
@@ -331,22 +332,26 @@ def retrain_stage(
     )
     for path in remove_dead_partials(model_dir) if model_dir.is_dir() else []:
         log(f"retrain: removed {path.name}, half-written by a process that was killed")
-    parallel = config.workers > 1 and len(candidates) * len(seeds) > 1
-    if parallel:
-        from search.evaluation.parallel import retrain_in_processes
+    results = ResultStore(config.storage)
+    try:
+        runs = [(c, seed) for c in candidates for seed in seeds]
+        stored = sum(results.has(study.study_name, c.kind, c.config_key, s) for c, s in runs)
+        parallel = config.workers > 1 and len(runs) - stored > 1
+        if parallel:
+            from search.evaluation.parallel import retrain_in_processes
 
-        trials = [c.trial for c in candidates if c.trial is not None]
-        retrain_in_processes(config, trials if config.mode == "search" else None, log)
-    trained = train_runs(config, study, storage, split, candidates, log=log, quiet=parallel)
-    keys = {c.config_key for c in candidates if c.kind == "trial"}
-    if keys:  # the models of the configurations just chosen on validation, every seed
-        results = ResultStore(config.storage)
-        try:
-            runs = [r for r in results.runs(study.study_name, "trial") if r.config_key in keys]
-            ensemble_stage(study.study_name, runs, split, _test(config, split), results, log=log)
-        finally:
-            results.close()
-    return trained
+            if stored:
+                log(f"retrain: {stored} of {len(runs)} runs already retrained, kept")
+            trials = [c.trial for c in candidates if c.trial is not None]
+            retrain_in_processes(config, trials if config.mode == "search" else None, log)
+        trained = train_runs(config, study, storage, split, candidates, log=log, quiet=parallel)
+        keys = {c.config_key for c in candidates if c.kind == "trial"}
+        if keys:  # the models of the configurations just chosen on validation, every seed
+            chosen = [r for r in results.runs(study.study_name, "trial") if r.config_key in keys]
+            ensemble_stage(study.study_name, chosen, split, _test(config, split), results, log=log)
+        return trained
+    finally:
+        results.close()
 
 
 def train_runs(

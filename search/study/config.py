@@ -122,7 +122,10 @@ class StudyConfig:
     seed: int = 0
     split_seed: int = 0  # the validation split is fixed across runs and seeds
     val_fraction: float = 0.1
-    workers: int = 1  # worker processes on this machine sharing the storage
+    # Worker processes on this machine sharing the storage (and then the retrain's runs), the
+    # cores split between them: on a 2-core CPU two one-thread processes train more epochs a
+    # second than one two-thread process (README, Defaults).
+    workers: int = 2
     heartbeat: int = DEFAULT_HEARTBEAT
     # A worker process hands over to a fresh one after this many trials: TensorFlow keeps
     # about 5 MB per trained model however it is cleared (benchmarks/RESULTS.md, bench_memory).
