@@ -18,7 +18,10 @@ log scales; every layer's settings declared on every build under a conditional s
 deeper network samples its new layers over the full range), build the networks with the
 service's builder (search.study.objective.build_model: cosine schedule over the epochs allowed),
 train them with the service's callbacks (TerminateOnNaN; EarlyStopping on val_accuracy with the
-preset's patience) and set TensorFlow's threads as the service's worker process does.
+preset's patience) and set TensorFlow's threads as a lone worker of the service does (every core
+to one process). Since 2026-12-03 the service's three arms run as it ships: two one-thread worker
+processes (`--workers 2`, the default); KerasTuner's arms stay one process (matching that would
+take KerasTuner's distributed mode, a chief and two workers), which the table should say.
 
 Clock: a run's budget starts when its process is launched (imports and data loading count); its
 process group gets SIGTERM (taken as Ctrl-C) when the budget is spent, and only networks whose
@@ -492,7 +495,7 @@ def kerastuner_child(args: argparse.Namespace) -> int:
     from search.study.studyfile import PRESETS
 
     # The service's worker sets TensorFlow's threads with this function before any op runs;
-    # calling the same one (one local worker) keeps the two from drifting apart.
+    # calling the same one (as for one local worker: every core) keeps them from drifting apart.
     from search.study.supervisor import limit_threads
 
     limit_threads(1)
