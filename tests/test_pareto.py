@@ -171,6 +171,8 @@ def _run(db: Path, *extra: str) -> int:
             "3",
             "--seed",
             "1",
+            "--workers",  # one worker: the resume below counts trials exactly
+            "1",
             *extra,
         ]
     )
