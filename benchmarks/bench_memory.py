@@ -91,6 +91,7 @@ def measure_service(
         *("--limit-train", str(args.limit_train), "--sampler", args.sampler),
         *("--seed", str(args.seed), "--timeout", "86400"),
         *("--trials-per-process", str(args.trials_per_process)),
+        *("--workers", "1"),  # one worker, as the in-process mode (the default is two)
         *(["--data-dir", args.data_dir] if has_files else []),
         "--no-warm-start",  # the same sampled trials as the in-process mode, no 2x1024 start
     )
