@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import sys
 from collections.abc import Callable
 
@@ -21,7 +20,7 @@ from search.errors import USER_ERRORS, Terminated, stop_on_sigterm
 from search.study.config import StudyConfig
 from search.study.devices import assign, visible_gpus, worker_environment
 from search.study.session import PROG
-from search.study.supervisor import limit_threads
+from search.study.supervisor import limit_threads, pass_on_stop
 from storage.urls import mask_secrets
 
 
@@ -51,15 +50,7 @@ def retrain_in_processes(
             process.join()
     except KeyboardInterrupt as exc:
         # Ctrl-C reached the whole group; a signal sent to this process alone is passed on.
-        passed_on = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
-        for process in processes:
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, passed_on)
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-                process.join()
+        pass_on_stop(processes, exc)
         raise
     for process in processes:
         if process.exitcode != 0:

@@ -199,20 +199,7 @@ def _supervise(
                 if process.exitcode != 0:
                     failed[process.name] = process.exitcode
     except KeyboardInterrupt as exc:
-        # The same signal goes on: a SIGTERM as SIGTERM, since a run started with SIGINT
-        # ignored (nohup, a shell script's background job) has workers that ignore SIGINT too,
-        # and they would train on for the 30 s below.
-        passed_on = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
-        for process in running.values():
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, passed_on)
-        for process in running.values():
-            process.join(timeout=30)
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=10)
-            if process.is_alive():
-                process.kill()
+        pass_on_stop(list(running.values()), exc)
         raise
     if failed and config.workers > 1:
         stopped = ", ".join(f"{name} (exit {code})" for name, code in failed.items())
@@ -221,6 +208,29 @@ def _supervise(
         code = next(iter(failed.values()))
         return code if code > 0 else 128 - code  # a shell's status for "killed by signal N"
     return 0
+
+
+def pass_on_stop(
+    processes: list[multiprocessing.process.BaseProcess], exc: KeyboardInterrupt
+) -> None:
+    """Pass a stop on to this run's child processes and wait for them; one that does not stop
+    within 30 s is sent SIGTERM, then SIGKILL 10 s later.
+
+    The same signal goes on: a SIGTERM as SIGTERM, since a run started with SIGINT ignored
+    (nohup, a shell script's background job) has children that ignore SIGINT too, and they
+    would train on for the 30 s.
+    """
+    passed_on = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+    for process in processes:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, passed_on)
+    for process in processes:
+        process.join(timeout=30)
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
 
 
 def fail_trials_of(
