@@ -344,11 +344,14 @@ def retrain_stage(
                 log(f"retrain: {stored} of {len(runs)} runs already retrained, kept")
             trials = [c.trial for c in candidates if c.trial is not None]
             retrain_in_processes(config, trials if config.mode == "search" else None, log)
-        trained = train_runs(config, study, storage, split, candidates, log=log, quiet=parallel)
+        test = test_set(config, split)
+        trained = train_runs(
+            config, study, storage, split, candidates, test, log=log, quiet=parallel
+        )
         keys = {c.config_key for c in candidates if c.kind == "trial"}
         if keys:  # the models of the configurations just chosen on validation, every seed
             chosen = [r for r in results.runs(study.study_name, "trial") if r.config_key in keys]
-            ensemble_stage(study.study_name, chosen, split, _test(config, split), results, log=log)
+            ensemble_stage(study.study_name, chosen, split, test, results, log=log)
         return trained
     finally:
         results.close()
@@ -360,6 +363,7 @@ def train_runs(
     storage: optuna.storages.BaseStorage,
     split: Split,
     candidates: list[Candidate],
+    test: tuple[np.ndarray, np.ndarray] | None,
     *,
     log: Callable[[str], None] = _say,
     quiet: bool = False,
@@ -378,7 +382,7 @@ def train_runs(
             storage=storage,
             seeds=_seeds(config),
             split=split,
-            test=_test(config, split),
+            test=test,
             results=results,
             artifact_store=optuna.artifacts.FileSystemArtifactStore(folder),
             model_dir=model_dir,
@@ -388,7 +392,7 @@ def train_runs(
         results.close()
 
 
-def _test(config: StudyConfig, split: Split) -> tuple[np.ndarray, np.ndarray] | None:
+def test_set(config: StudyConfig, split: Split) -> tuple[np.ndarray, np.ndarray] | None:
     """The official test set: the only place it is read. None for a study file without one
     (its runs then have validation figures only)."""
     source = config.data_source()

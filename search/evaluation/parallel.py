@@ -69,7 +69,7 @@ def _retrain_main(
     os.environ.update(worker_environment(device))
     limit_threads(config.workers)
     from search.evaluation.candidates import baseline_candidates, trial_candidates
-    from search.evaluation.harness import train_runs
+    from search.evaluation.harness import test_set, train_runs
     from search.study.session import open_everything
 
     prefix = f"[r{index}] "
@@ -80,7 +80,8 @@ def _retrain_main(
         else:
             candidates = trial_candidates(trials, config, data)
         say = lambda line: _say(prefix + line)  # noqa: E731 - a one-line prefixer
-        train_runs(config, study, storage, data, candidates, log=say, quiet=True)
+        test = test_set(config, data)
+        train_runs(config, study, storage, data, candidates, test, log=say, quiet=True)
     except USER_ERRORS as exc:
         print(f"{prefix}{PROG}: error: {mask_secrets(str(exc), config.storage)}", file=sys.stderr)
         sys.exit(2)
