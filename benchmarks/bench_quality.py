@@ -170,6 +170,8 @@ def main() -> None:
         print(f"run {index + 1}/{args.runs} (seed {seed}) ...", flush=True)
         results.append(one_run(args, seed=seed))
         print(common.text_table(HEADERS, [row(index + 1, results[-1])]), flush=True)
+        # Kept for a look at the study and the report (a full run leaves 200-400 MB of models).
+        print(f"run {index + 1} kept in {results[-1]['folder']} (delete it when done)", flush=True)
     body = [
         f"`python -m search.run --study {args.study}` end to end, fresh SQLite study per run, "
         f"{args.runs} runs (seeds {seeds.start}..{seeds.stop - 1}); flags: "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -281,6 +282,10 @@ def test_bench_quality_quick_runs_the_command_end_to_end_and_reports_validation_
     assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d%", chosen_test), "mean ± sd over seeds"
     assert re.search(r"chosen configuration's test accuracy, mean over 1 runs: \d", result.stdout)
     assert re.search(r"epochs per second in the search, mean: \d+\.\d\d", result.stdout)
+    kept = re.search(r"^run 1 kept in (\S+) ", result.stdout, re.MULTILINE)
+    assert kept, "the run says where its study and report are"
+    assert (Path(kept.group(1)) / "reports" / "fashion" / "report.json").is_file()
+    shutil.rmtree(kept.group(1))
 
 
 def test_bench_pareto_quick_compares_the_front_rule_with_no_pruning_and_survives_a_kill():
