@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -138,7 +139,6 @@ def test_kill_9_of_a_retrain_process_loses_no_run(tmp_path):
     # --workers 2 retrains in two processes (search/evaluation/parallel.py). One killed while
     # it trains: the parent reports it, takes over its claim (its process is gone) and trains
     # what it left, so every run is stored once and the ensemble is built.
-    import re
 
     data = write_dataset(tmp_path / "data", n_train=2000, n_test=200)
     url = f"sqlite:///{tmp_path / 's.db'}"
