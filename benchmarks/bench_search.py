@@ -18,10 +18,13 @@ log scales; every layer's settings declared on every build under a conditional s
 deeper network samples its new layers over the full range), build the networks with the
 service's builder (search.study.objective.build_model: cosine schedule over the epochs allowed),
 train them with the service's callbacks (TerminateOnNaN; EarlyStopping on val_accuracy with the
-preset's patience) and set TensorFlow's threads as a lone worker of the service does (every core
-to one process). Since 2026-12-03 the service's three arms run as it ships: two one-thread worker
-processes (`--workers 2`, the default); KerasTuner's arms stay one process (matching that would
-take KerasTuner's distributed mode, a chief and two workers), which the table should say.
+preset's patience) and train as many networks at a time with the same threads: the service's
+three arms run as it ships, two one-thread worker processes (`--workers 2`, the default), and
+the KerasTuner arms run KerasTuner's distributed mode with as many one-thread tuner processes
+and a chief process serving the oracle (its guide's set-up, on one machine). While Hyperband's
+chief has no trial for a tuner process (the other one is ending a round), the waiting process
+asks again every 0.1 s instead of at once (KerasTuner's loop), which spares the training one's
+CPU: a help to KerasTuner.
 
 Clock: a run's budget starts when its process is launched (imports and data loading count); its
 process group gets SIGTERM (taken as Ctrl-C) when the budget is spent, and only networks whose
@@ -34,7 +37,9 @@ trial that finished is complete in KerasTuner's terms). After the budget, outsid
 is retrained by the service's retrain harness with 3 seeds (the training split, early stopping
 on the validation split with the preset's patience, best epoch restored), and each model is
 evaluated once on the test set. The test set chooses nothing; the retrain's seconds are
-reported apart.
+reported apart. The retrains of a repeat run once all its arms have searched (nothing runs
+beside a search), in two one-thread processes side by side, as the service's retrain stage
+runs by default.
 
 Rotation and statistics: repeat r runs the arms in their order rotated by r (a cyclic Latin
 square: with 5 repeats of 5 arms every arm runs once in every position), every arm of repeat r
@@ -48,8 +53,10 @@ Data: Fashion-MNIST from --data-dir / env SEARCH_DATA_DIR, else the service's ow
 
     python benchmarks/bench_search.py --quick      # 5 arms x 60 s, 2,000 images: about 6 min
     python benchmarks/bench_search.py              # 5 arms x 5 repeats x 15 min: 6.3 hours of
-                                                   # search, then 25 retrains of 3 seeds (the
-                                                   # warm start's took 18 min): 12-14 hours
+                                                   # search, and 25 retrains of 3 seeds (the
+                                                   # warm start's took 18 min when they ran one
+                                                   # at a time; now two): about 10 hours
+                                                   # (estimated)
     python benchmarks/bench_search.py --budget 600 --repeats 2 --methods service kerastuner-bayes
 
 A full run is longer than many machines stay up. With `--repeats-file FILE` every finished repeat
@@ -61,7 +68,8 @@ table is appended to RESULTS.md only once every repeat is recorded; until then i
 marked partial.
 
     python benchmarks/bench_search.py --repeats-file benchmarks/search_repeats.jsonl --new-repeats 1
-                                   # one repeat: 75 min of search, 5 retrains: 2 to 2.5 hours
+                                   # one repeat: 75 min of search, 5 retrains: about 2 hours
+                                   # (estimated; 2 to 2.5 with the retrains one at a time)
 """
 
 from __future__ import annotations
@@ -105,6 +113,10 @@ TARGET_TIME_RATIO = 0.5  # the service's time to 89% against the best other arm'
 QUICK = {"budget": 60.0, "repeats": 1, "limit_train": 2000, "max_epochs": 2, "seeds": 1}
 FULL = {"budget": 900.0, "repeats": 5, "limit_train": None, "max_epochs": 20, "seeds": 3}
 STOP_GRACE_SECONDS = 60  # after the interrupt, how long a run may take to exit before SIGKILL
+# A KerasTuner process's name in its trials' log: "chief" serves, "tuner0", ... train; "alone"
+# trains in a run of one process.
+TUNER = os.environ.get("KERASTUNER_TUNER_ID", "alone")
+IDLE_PAUSE = 0.1  # seconds a KerasTuner process waits when its chief has no trial for it yet
 
 
 @dataclass(frozen=True)
@@ -259,6 +271,8 @@ def run_arm(arm: str, repeat: int, position: int, args: argparse.Namespace, work
         if not events.exists():
             raise RuntimeError(f"{name} logged nothing ({launched.stopped}):\n{_tail(log)}")
         networks, startup = kerastuner_networks(events, launched.started, args.budget)
+        tuners = {json.loads(line)["tuner"] for line in events.read_text().splitlines()}
+        print(f"  KerasTuner processes that trained: {', '.join(sorted(tuners))}", flush=True)
     else:
         db = workdir / f"{name}.db"
         command = common.search_run(
@@ -360,27 +374,70 @@ def service_split(args: argparse.Namespace):
 # --- retraining a run's choice -------------------------------------------------------------------
 
 
-def retrain(run: Run, data, test, args: argparse.Namespace) -> None:
-    """Retrain the run's choice with args.seeds seeds through the service's retrain harness, as
-    the service's retrain stage does (its training split, early stopping on its validation
-    split with the preset's patience, best epoch restored), and evaluate each model once on the
-    test set. Every arm's choice goes through this same code."""
+RETRAIN_PROCESSES = 2  # the retrains run as the service's retrain stage does by default: two
+# one-thread processes side by side (search/evaluation/parallel.py; --workers 2, the default)
+_RETRAIN: dict[str, Any] = {}  # in a retrain process: its data, test set and settings
+
+
+def _retrain_process_start(settings: dict[str, Any]) -> None:
+    """A retrain process's start: TensorFlow's threads as the service's retrain processes set
+    them, then the service's split and test set, loaded once per process."""
+    from search.data import load_test
+    from search.study.supervisor import limit_threads
+
+    limit_threads(RETRAIN_PROCESSES)
+    args = argparse.Namespace(**settings)
+    _RETRAIN.update(args=args, data=service_split(args), test=load_test("fashion", args.data_dir))
+
+
+def _retrain_seed(params: dict[str, Any], seed: int) -> tuple[float, float]:
+    """One seed of a choice, trained and evaluated once on the test set, in a retrain process:
+    (test accuracy, training seconds)."""
     import tensorflow as tf
 
     from search.evaluation.harness import train_and_evaluate
     from search.study.studyfile import PRESETS
 
-    chosen = run.chosen()
-    if chosen is None:
-        return
     tf.get_logger().setLevel("ERROR")  # a new model per retrain: tf.function retraces by design
-    patience = PRESETS["fashion"].patience
+    args, data = _RETRAIN["args"], _RETRAIN["data"]
+    candidate = common.candidate(params, data, args.max_epochs, PRESETS["fashion"].patience)
     start = time.perf_counter()
-    for i in range(args.seeds):
-        candidate = common.candidate(chosen.params, data, args.max_epochs, patience)
-        _, figures = train_and_evaluate(candidate, seed_of(run.repeat) + i, data, test)
-        run.test_accuracies.append(figures["test_accuracy"])
-    run.retrain_seconds = time.perf_counter() - start
+    _, figures = train_and_evaluate(candidate, seed, data, _RETRAIN["test"])
+    return figures["test_accuracy"], time.perf_counter() - start
+
+
+def retrain(runs: list[Run], args: argparse.Namespace) -> float:
+    """Retrain each run's choice with args.seeds seeds through the service's retrain harness, as
+    the service's retrain stage does (its training split, early stopping on its validation
+    split with the preset's patience, best epoch restored; RETRAIN_PROCESSES one-thread
+    processes), and evaluate each model once on the test set. Every arm's choice goes through
+    this same code, after every arm of the repeat has searched (nothing else runs beside a
+    search). A run's `retrain_seconds` is the sum of its seeds' training seconds; returns the
+    wall seconds of the whole retrain."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [
+        (run, seed_of(run.repeat) + i)
+        for run in runs
+        if run.chosen() is not None
+        for i in range(args.seeds)
+    ]
+    if not jobs:
+        return 0.0
+    start = time.perf_counter()
+    with ProcessPoolExecutor(
+        max_workers=min(RETRAIN_PROCESSES, len(jobs)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_retrain_process_start,
+        initargs=(vars(args),),
+    ) as pool:
+        futures = [pool.submit(_retrain_seed, run.chosen().params, seed) for run, seed in jobs]
+        for (run, _), future in zip(jobs, futures, strict=True):
+            accuracy, seconds = future.result()
+            run.test_accuracies.append(accuracy)
+            run.retrain_seconds = (run.retrain_seconds or 0.0) + seconds
+    return time.perf_counter() - start
 
 
 # --- the KerasTuner arms (in their own process) --------------------------------------------------
@@ -462,7 +519,7 @@ def logging_tuner(kind: str, log: Callable[[dict], None]):
         def on_trial_begin(self, trial) -> None:
             super().on_trial_begin(trial)
             self.hypermodel.last_epochs = 0
-            log({"event": "begin", "time": time.time(), "trial": trial.trial_id})
+            log({"event": "begin", "time": time.time(), "trial": trial.trial_id, "tuner": TUNER})
 
         def on_trial_end(self, trial) -> None:
             super().on_trial_end(trial)
@@ -473,6 +530,7 @@ def logging_tuner(kind: str, log: Callable[[dict], None]):
                     "event": "end",
                     "time": time.time(),
                     "trial": trial.trial_id,
+                    "tuner": TUNER,
                     "status": str(done.status),
                     "score": done.score,
                     "epochs": self.hypermodel.last_epochs,
@@ -484,8 +542,80 @@ def logging_tuner(kind: str, log: Callable[[dict], None]):
 
 
 def kerastuner_child(args: argparse.Namespace) -> int:
-    """One KerasTuner run (its own process): args.tuner over the service's space, its trials'
-    starts and ends logged to the JSONL file args.kerastuner_child."""
+    """One KerasTuner run (its own process group): args.tuner over the service's space, its
+    trials' starts and ends logged to the JSONL file args.kerastuner_child.
+
+    With the service's default of several workers, the run uses KerasTuner's distributed mode
+    as its guide describes it (a chief process serving the oracle over gRPC, and as many tuner
+    processes as the service has workers, each with its share of the cores), so both sides
+    train as many networks at a time with the same threads. This process starts them and waits
+    for them (their CPU time then counts in its parent's counters); the budget's SIGTERM
+    reaches the whole group."""
+    if args.kerastuner_role is not None or service_workers() == 1:
+        return kerastuner_process(args, service_workers())
+    from search.errors import stop_on_sigterm
+
+    stop_on_sigterm()
+    command = [sys.executable, str(Path(__file__).resolve()), "--kerastuner-child"]
+    command += [args.kerastuner_child, "--tuner", args.tuner, "--seed", str(args.seed)]
+    command += ["--max-epochs", str(args.max_epochs), *_data_flags(args)]
+    env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1"}
+    env["KERASTUNER_ORACLE_PORT"] = str(_free_port())
+    roles = ["chief", *(f"tuner{i}" for i in range(service_workers()))]
+    processes = [
+        subprocess.Popen(
+            [*command, "--kerastuner-role", role], env={**env, "KERASTUNER_TUNER_ID": role}
+        )
+        for role in roles
+    ]
+    try:
+        codes = [process.wait() for process in processes]
+    except KeyboardInterrupt:  # the budget is spent: the group's SIGTERM reached them too
+        for process in processes:
+            process.wait()
+        return 130
+    return max(codes)
+
+
+def service_workers() -> int:
+    """The service's default number of local worker processes (StudyConfig.workers)."""
+    import dataclasses
+
+    from search.study.config import StudyConfig
+
+    return next(f.default for f in dataclasses.fields(StudyConfig) if f.name == "workers")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _PatientOracle:
+    """A tuner process's oracle client that waits IDLE_PAUSE seconds when the chief answers
+    IDLE (Hyperband waiting for the other process to end a round's trial): KerasTuner's loop
+    asks again at once, and two busy processes would take CPU from the one that trains. This
+    helps KerasTuner; nothing else differs from its client."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    def create_trial(self, tuner_id):
+        trial = self._client.create_trial(tuner_id)
+        if trial.status == "IDLE":
+            time.sleep(IDLE_PAUSE)
+        return trial
+
+
+def kerastuner_process(args: argparse.Namespace, workers: int) -> int:
+    """One KerasTuner process: alone (one worker), or the chief or a tuner of a distributed run
+    (args.kerastuner_role, with KerasTuner's environment variables set)."""
     import keras
     import keras_tuner
 
@@ -494,11 +624,11 @@ def kerastuner_child(args: argparse.Namespace) -> int:
     from search.study.objective import MONITOR
     from search.study.studyfile import PRESETS
 
-    # The service's worker sets TensorFlow's threads with this function before any op runs;
-    # calling the same one (as for one local worker: every core) keeps them from drifting apart.
+    # The service's workers set TensorFlow's threads with this function before any op runs;
+    # calling the same one (with as many processes) keeps them from drifting apart.
     from search.study.supervisor import limit_threads
 
-    limit_threads(1)
+    limit_threads(workers)
     stop_on_sigterm()  # the budget's end, as search.run takes it
     events = Path(args.kerastuner_child)
 
@@ -508,7 +638,9 @@ def kerastuner_child(args: argparse.Namespace) -> int:
 
     preset = PRESETS["fashion"]
     data = service_split(args)
-    hypermodel = service_hypermodel(preset.space, data, args.max_epochs, args.seed)
+    # Each tuner process seeds its networks from its own range (tuner0 from the run's seed).
+    index = int(TUNER.removeprefix("tuner")) if TUNER.startswith("tuner") else 0
+    hypermodel = service_hypermodel(preset.space, data, args.max_epochs, args.seed + 10_000 * index)
     # Iterations and trials without a useful limit: the budget is the limit.
     limits = (
         {"max_epochs": args.max_epochs, "factor": 3, "hyperband_iterations": 1000}
@@ -519,11 +651,13 @@ def kerastuner_child(args: argparse.Namespace) -> int:
         hypermodel,
         objective=keras_tuner.Objective(MONITOR, direction="max"),
         seed=args.seed,
-        directory=str(events.with_suffix("")),
+        directory=str(events.with_suffix("") / (args.kerastuner_role or "alone")),
         project_name=args.tuner,
         overwrite=True,
         **limits,
     )
+    if args.kerastuner_role not in (None, "chief"):
+        tuner.oracle = _PatientOracle(tuner.oracle)
     try:
         tuner.search(
             data.x_train,
@@ -837,7 +971,9 @@ def conditions(args: argparse.Namespace, n_test: int) -> str:
         "(complete trials only; every finished KerasTuner trial).",
         f"Test acc: that configuration retrained (seeds: {args.seeds}) by the service's "
         "harness (early stopping on validation, best epoch restored), each model evaluated once "
-        f"on the {n_test:,} test images, after the budget; its seconds in 'retrain s'.",
+        f"on the {n_test:,} test images, after every arm of the repeat has searched, in "
+        f"{RETRAIN_PROCESSES} one-thread processes side by side (the service's default retrain); "
+        "'retrain s': its seeds' training seconds, summed.",
         "s to 88%/89%: when that best validation accuracy so far first reached 88% or 89%, "
         "median over repeats (a run that never did counts as after the budget); (k/n) runs "
         "reached it.",
@@ -1005,6 +1141,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--kerastuner-child", metavar="JSONL", help=argparse.SUPPRESS)
     parser.add_argument("--tuner", choices=("hyperband", "bayes"), help=argparse.SUPPRESS)
+    parser.add_argument("--kerastuner-role", help=argparse.SUPPRESS)  # chief, tuner0, ...
     return parser
 
 
@@ -1022,20 +1159,23 @@ def rotated(arms: list[str], repeat: int) -> list[str]:
     return arms[shift:] + arms[:shift]
 
 
-def progress(run: Run) -> str:
-    """One line on a finished run, printed as the benchmark goes."""
-    best, test = run.best(), run.test()
+def searched(run: Run) -> str:
+    """One line on a run's search, printed as the benchmark goes."""
+    best = run.best()
     return (
         f"{run.distinct_networks()} networks, {run.epochs()} epochs, best validation "
         f"{'-' if best is None else f'{best:.4f}'}, start-up "
         f"{'-' if run.startup is None else f'{run.startup:.1f}'} s, CPU {run.cpu_seconds:.0f} s "
-        f"({run.stopped}); "
-        + (
-            "no complete trial to retrain"
-            if test is None
-            else f"retrained test {test:.4f} in {run.retrain_seconds:.0f} s"
-        )
+        f"({run.stopped})"
     )
+
+
+def retrained(run: Run) -> str:
+    """One line on a run's retrained choice."""
+    test = run.test()
+    if test is None:
+        return "no complete trial to retrain"
+    return f"retrained test {test:.4f} ({run.retrain_seconds:.0f} s of training)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1057,8 +1197,9 @@ def main(argv: list[str] | None = None) -> int:
     from search.data import load_test
     from search.errors import DataError
 
-    try:  # before any run: a missing file fails now, not after hours
-        data, test = service_split(args), load_test("fashion", args.data_dir)
+    try:  # before any run: a missing file fails now, not after hours (retrains load their own)
+        service_split(args)
+        test = load_test("fashion", args.data_dir)
     except DataError as exc:
         print(f"bench_search.py: {exc}", file=sys.stderr)
         return 2
@@ -1088,9 +1229,13 @@ def main(argv: list[str] | None = None) -> int:
             for position, arm in enumerate(rotated(arms, repeat)):
                 print(f"repeat {repeat}, position {position}: {arm} ...", flush=True)
                 run = run_arm(arm, repeat, position, args, Path(folder))
-                retrain(run, data, test, args)
                 repeat_runs.append(run)
-                print(f"  {progress(run)}", flush=True)
+                print(f"  {searched(run)}", flush=True)
+            print(f"repeat {repeat}: retraining each run's choice ...", flush=True)
+            seconds = retrain(repeat_runs, args)
+            for run in repeat_runs:
+                print(f"  {run.arm}: {retrained(run)}", flush=True)
+            print(f"  retrain: {seconds:.0f} s", flush=True)
             runs += repeat_runs
             if args.repeats_file:
                 recorded[repeat] = repeat_entry(repeat, repeat_runs, settings)

@@ -45,8 +45,10 @@ def bench(monkeypatch, tmp_path):
             networks=[network],
         )
 
-    def retrain(run, data, test, args):
-        run.test_accuracies, run.retrain_seconds = [0.85], 3.0
+    def retrain(runs, args):
+        for run in runs:
+            run.test_accuracies, run.retrain_seconds = [0.85], 3.0
+        return 3.0 * len(runs)
 
     monkeypatch.setattr(bench_search, "run_arm", run_arm)
     monkeypatch.setattr(bench_search, "retrain", retrain)

@@ -258,6 +258,11 @@ def test_bench_search_quick_runs_five_arms_and_retrains_each_choice_on_the_test_
         assert cpu > 0, f"{arm}: the run's process tree was charged CPU time: {row}"
         assert 0 < startup < 60, f"{arm}: the first trial started within the 60 s budget: {row}"
         assert retrain > 0, f"{arm}: the retrain's seconds are reported apart: {row}"
+    trainers = re.findall(r"KerasTuner processes that trained: (.*)", result.stdout)
+    assert trainers == ["tuner0, tuner1"] * 2, (
+        "each KerasTuner arm ran KerasTuner's distributed mode, two tuner processes training "
+        f"(as the service's two workers): {trainers}"
+    )
     for arm in arms[1:]:
         paired = rf"paired difference, service minus {arm}, retrained test accuracy: [+-]\d+\.\d\d"
         assert re.search(paired + r" points \(1 repeat: no interval\)", result.stdout), arm
