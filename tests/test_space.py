@@ -1,11 +1,14 @@
 """The search space: parameter names, ranges and the FixedTrial round trip."""
 
+import dataclasses
+
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from models.params import ModelParams
 from search.study.config import SearchSpace
+from search.study.seeds import trial_seed
 from search.study.space import params_from_stored, sample_params, to_trial_params
 from search.study.strategy import make_sampler
 from search.study.studyfile import PRESETS
@@ -123,3 +126,27 @@ def test_a_single_worker_with_a_seed_is_reproducible():
         for _ in range(2)
     ]
     assert runs[0] == runs[1], "same seed, same draws, TPE included (10 start-up + 2)"
+
+
+def test_studies_with_consecutive_seeds_are_not_shifted_copies_of_each_other():
+    # With `seed + trial number`, the study seeded 2 drew exactly what the study seeded 1 drew
+    # one trial later: "independent" repeats shared their configurations.
+    one, two = (
+        _draws(
+            optuna.create_study(
+                direction="maximize",
+                sampler=make_sampler(dataclasses.replace(PRESETS["fashion"], seed=seed)),
+            ),
+            6,
+        )
+        for seed in (1, 2)
+    )
+    keys = {tuple(sorted(d.items())) for d in one}
+    assert not keys & {tuple(sorted(d.items())) for d in two}, "no configuration in both"
+
+
+def test_trial_seeds_differ_across_trials_and_studies_and_repeat_exactly():
+    seeds = {(s, n): trial_seed(s, n) for s in range(4) for n in range(50)}
+    assert len(set(seeds.values())) == len(seeds), "one seed per (study seed, trial)"
+    assert trial_seed(1, 7) == seeds[(1, 7)]
+    assert all(0 <= value < 2**31 for value in seeds.values())

@@ -28,6 +28,7 @@ from search.study.pareto import (
     should_stop,
     trial_curves,
 )
+from search.study.seeds import trial_seed
 from search.study.space import sample_params
 
 MONITOR = "val_accuracy"  # classification's validation figure (config.task_spec.monitor)
@@ -86,7 +87,7 @@ class Objective:
         params = sample_params(trial, self.config.space)
         # A fresh graph per trial keeps memory flat; the seed makes a trial repeatable.
         keras.backend.clear_session(free_memory=True)
-        keras.utils.set_random_seed(self.config.seed + trial.number)
+        keras.utils.set_random_seed(trial_seed(self.config.seed, trial.number))
         model = build_model(params, self.data, self.config.max_epochs)
         n_params = trainable_params(model)
         trial.set_user_attr("n_params", n_params)

@@ -11,10 +11,12 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from search.study.config import StudyConfig
+from search.study.seeds import trial_seed
 
 
 class TrialSeededSampler(optuna.samplers.BaseSampler):
-    """A sampler whose draws for trial n come from a fresh inner sampler seeded `seed + n`.
+    """A sampler whose draws for trial n come from a fresh inner sampler seeded
+    `trial_seed(seed, n)`.
 
     Trial numbers are unique within a study, so workers that share a study (on any number of
     machines, started at the same moment) never draw from the same random stream, while one
@@ -28,7 +30,7 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         self._current = make(seed)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self._current = self._make(self._seed + trial.number)
+        self._current = self._make(trial_seed(self._seed, trial.number))
         self._current.before_trial(study, trial)
 
     def infer_relative_search_space(
