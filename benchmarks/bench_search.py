@@ -43,7 +43,10 @@ runs by default.
 
 Rotation and statistics: repeat r runs the arms in their order rotated by r (a cyclic Latin
 square: with 5 repeats of 5 arms every arm runs once in every position), every arm of repeat r
-seeded r + 1 (KerasTuner takes seed 0 for "no seed"). Differences are paired by repeat (service
+seeded (r + 1) x 1,000,003 (KerasTuner takes seed 0 for "no seed"; far-apart seeds because
+KerasTuner's oracle, the networks of its arms and the retrains count up from their seed, and
+with seeds r + 1 the repeats of 2026-12-04 shared those streams shifted by one; the service's
+own trials hash theirs, `search.study.seeds`). Differences are paired by repeat (service
 minus each arm) with a 95% Student-t interval. Throughput is counted in distinct networks (a
 KerasTuner Hyperband round continues its network) and epochs per hour of budget, and in CPU
 seconds from the operating system's counters of the waited-for process tree; the 1-minute load
@@ -298,9 +301,15 @@ def run_arm(arm: str, repeat: int, position: int, args: argparse.Namespace, work
     )
 
 
+# Repeats' seeds this far apart: KerasTuner's oracle draws trial k from seed + k, its networks
+# and the retrains also count up from the seed, and none of them reaches the next repeat's.
+SEED_STRIDE = 1_000_003
+
+
 def seed_of(repeat: int) -> int:
-    """Every arm's seed in repeat r: r + 1, since KerasTuner's oracles take 0 for "no seed"."""
-    return repeat + 1
+    """Every arm's seed in repeat r: (r + 1) x SEED_STRIDE, never 0, which KerasTuner's
+    oracles take for "no seed"."""
+    return (repeat + 1) * SEED_STRIDE
 
 
 def service_networks(
@@ -965,7 +974,8 @@ def conditions(args: argparse.Namespace, n_test: int) -> str:
     sentences = [
         f"Fashion-MNIST, {data} (the service's seeded 10% validation split), at most "
         f"{args.max_epochs} epochs a trial, {args.budget:.0f} s of wall time per run from "
-        f"process launch, repeats: {args.repeats}, in a rotated order (repeat r: seed r + 1)"
+        f"process launch, repeats: {args.repeats}, in a rotated order "
+        f"(repeat r: seed (r + 1) x {SEED_STRIDE:,})"
         + (f"; KerasTuner {version('keras-tuner')}." if uses_kerastuner else "."),
         "Best val acc: the validation accuracy of the configuration the service's rule chooses "
         "(complete trials only; every finished KerasTuner trial).",
@@ -997,7 +1007,9 @@ class SettingsDiffer(Exception):
 
 
 def settings_of(args: argparse.Namespace) -> dict[str, Any]:
-    return json.loads(json.dumps({name: getattr(args, name) for name in SETTINGS}))
+    settings = {name: getattr(args, name) for name in SETTINGS}
+    # Repeats seeded r + 1 (before the stride) are shifted copies of each other: not pooled.
+    return json.loads(json.dumps({**settings, "seed_stride": SEED_STRIDE}))
 
 
 def load_repeats(path: Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -1098,7 +1110,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=None,
         metavar="N",
-        help=f"runs per arm, repeat r in the arms' order rotated by r, seed r + 1 (default "
+        help=f"runs per arm, repeat r in the arms' order rotated by r, seed (r + 1) x "
+        f"{SEED_STRIDE:,} (default "
         f"{FULL['repeats']}; with --quick {QUICK['repeats']})",
     )
     parser.add_argument(

@@ -100,3 +100,21 @@ def test_a_repeats_file_made_with_other_settings_is_refused(bench, tmp_path, cap
     err = capsys.readouterr().err
     assert "other settings (budget=5.0)" in err and len(err.strip().splitlines()) == 1, err
     assert len(bench.ran) == 2, "nothing ran"
+
+
+def test_repeats_recorded_before_the_seed_stride_are_not_pooled(bench, tmp_path, capsys):
+    # Repeats seeded r + 1 drew shifted copies of each other's trials; their lines lack the key.
+    path = tmp_path / "repeats.jsonl"
+    assert bench.main(_args(path, tmp_path)) == 0
+    entry = json.loads(path.read_text())
+    del entry["settings"]["seed_stride"]
+    path.write_text(json.dumps(entry) + "\n")
+    capsys.readouterr()
+    assert bench.main(_args(path, tmp_path)) == 2
+    assert "seed_stride=None" in capsys.readouterr().err
+
+
+def test_the_repeats_seeds_are_far_enough_apart_for_streams_that_count_up(bench):
+    seeds = [bench.seed_of(r) for r in range(5)]
+    assert 0 not in seeds, "KerasTuner reads 0 as no seed"
+    assert min(b - a for a, b in zip(seeds[:-1], seeds[1:], strict=True)) > 100_000
