@@ -415,6 +415,18 @@ def _retrain_seed(params: dict[str, Any], seed: int) -> tuple[float, float]:
     return figures["test_accuracy"], time.perf_counter() - start
 
 
+def retrain_jobs(runs: list[Run], seeds: int) -> dict[tuple[str, int], list[Run]]:
+    """The retrains `runs` need: (chosen configuration as JSON, seed) -> the runs it serves,
+    each run's seeds in order; runs that chose the same configuration in a repeat share them."""
+    jobs: dict[tuple[str, int], list[Run]] = {}
+    for run in runs:
+        if run.chosen() is not None:
+            for i in range(seeds):
+                key = (json.dumps(run.chosen().params, sort_keys=True), seed_of(run.repeat) + i)
+                jobs.setdefault(key, []).append(run)
+    return jobs
+
+
 def retrain(runs: list[Run], args: argparse.Namespace) -> float:
     """Retrain each run's choice with args.seeds seeds through the service's retrain harness, as
     the service's retrain stage does (its training split, early stopping on its validation
@@ -422,16 +434,15 @@ def retrain(runs: list[Run], args: argparse.Namespace) -> float:
     processes), and evaluate each model once on the test set. Every arm's choice goes through
     this same code, after every arm of the repeat has searched (nothing else runs beside a
     search). A run's `retrain_seconds` is the sum of its seeds' training seconds; returns the
-    wall seconds of the whole retrain."""
+    wall seconds of the whole retrain.
+
+    Runs that chose the same configuration (the Optuna arms all start from the warm start)
+    share its retrains: a seeded one-thread retrain is deterministic (repeats 0-4 retrained
+    it once per arm and tied exactly), so each (configuration, seed) trains once."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    jobs = [
-        (run, seed_of(run.repeat) + i)
-        for run in runs
-        if run.chosen() is not None
-        for i in range(args.seeds)
-    ]
+    jobs = retrain_jobs(runs, args.seeds)
     if not jobs:
         return 0.0
     start = time.perf_counter()
@@ -441,11 +452,15 @@ def retrain(runs: list[Run], args: argparse.Namespace) -> float:
         initializer=_retrain_process_start,
         initargs=(vars(args),),
     ) as pool:
-        futures = [pool.submit(_retrain_seed, run.chosen().params, seed) for run, seed in jobs]
-        for (run, _), future in zip(jobs, futures, strict=True):
+        futures = {
+            key: pool.submit(_retrain_seed, sharing[0].chosen().params, key[1])
+            for key, sharing in jobs.items()
+        }
+        for key, future in futures.items():
             accuracy, seconds = future.result()
-            run.test_accuracies.append(accuracy)
-            run.retrain_seconds = (run.retrain_seconds or 0.0) + seconds
+            for run in jobs[key]:
+                run.test_accuracies.append(accuracy)
+                run.retrain_seconds = (run.retrain_seconds or 0.0) + seconds
     return time.perf_counter() - start
 
 
@@ -1283,14 +1298,15 @@ def main(argv: list[str] | None = None) -> int:
         *target_lines(runs, arms),
     ]
     if plot_path is not None:
+        body.append(f"\nplot: {plot_path.name}")
+    common.report("bench_search", "\n".join(body), args)
+    if plot_path is not None:  # after the record, whose header would call the new plot "+dirty"
         data_text = f"{args.limit_train} images" if args.limit_train else "60,000 images"
         title = (
             f"best-so-far validation and retrained test accuracy, {args.budget:.0f} s budget, "
             f"{args.repeats} repeats ({data_text})"
         )
         plot(runs, arms, plot_path, title)
-        body.append(f"\nplot: {plot_path.name}")
-    common.report("bench_search", "\n".join(body), args)
     return 0
 
 

@@ -118,3 +118,21 @@ def test_the_repeats_seeds_are_far_enough_apart_for_streams_that_count_up(bench)
     seeds = [bench.seed_of(r) for r in range(5)]
     assert 0 not in seeds, "KerasTuner reads 0 as no seed"
     assert min(b - a for a, b in zip(seeds[:-1], seeds[1:], strict=True)) > 100_000
+
+
+def test_runs_that_chose_the_same_configuration_share_its_retrains(bench):
+    def run(arm, repeat, params):
+        network = bench.Network(seconds=1.0, params=params, epochs=1, value=0.9)
+        return bench.Run(arm, repeat, 0, 5.0, 1.0, 1.0, 1.0, "interrupted", networks=[network])
+
+    other = dict(WARM_START, batch_size=64)
+    warm = [run("service", 0, dict(WARM_START)), run("tpe-nopruning", 0, dict(WARM_START))]
+    runs = [*warm, run("kerastuner-bayes", 0, other), run("service", 1, dict(WARM_START))]
+    jobs = bench.retrain_jobs(runs, seeds=2)
+    assert len(jobs) == 6, "warm start x 2 seeds in repeat 0, the other choice, repeat 1"
+    shared = [runs_ for runs_ in jobs.values() if len(runs_) > 1]
+    assert shared == [warm, warm], "each seed of the shared choice serves both runs"
+    assert [seed for _, seed in jobs] == [bench.seed_of(0), bench.seed_of(0) + 1] * 2 + [
+        bench.seed_of(1),
+        bench.seed_of(1) + 1,
+    ]
