@@ -905,10 +905,8 @@ def time_target_line(runs: list[Run], others: list[str]) -> str:
 
 
 def revision_line() -> str:
-    """The git revision, with a warning when the working tree differs from it."""
-    from search.study.metadata import git_revision
-
-    revision = git_revision()
+    """The git revision at start, with a warning when the working tree differed from it."""
+    revision = common.REVISION_AT_START
     if revision.endswith("+dirty"):
         return (
             f"- WARNING: uncommitted changes in the working tree (git revision {revision}): "
@@ -1050,13 +1048,13 @@ def load_repeats(path: Path, settings: dict[str, Any]) -> dict[int, dict[str, An
 
 
 def repeat_entry(repeat: int, runs: list[Run], settings: dict[str, Any]) -> dict[str, Any]:
-    from search.study.metadata import git_revision
-
+    """A repeat's line in the repeats file; its revision is the one at start (the repeats file
+    itself may live in the checkout, and the invocation's earlier repeats have changed it)."""
     return {
         "settings": settings,
         "repeat": repeat,
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
-        "revision": git_revision(),
+        "revision": common.REVISION_AT_START,
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "runs": [asdict(run) for run in runs],
     }
@@ -1298,15 +1296,14 @@ def main(argv: list[str] | None = None) -> int:
         *target_lines(runs, arms),
     ]
     if plot_path is not None:
-        body.append(f"\nplot: {plot_path.name}")
-    common.report("bench_search", "\n".join(body), args)
-    if plot_path is not None:  # after the record, whose header would call the new plot "+dirty"
         data_text = f"{args.limit_train} images" if args.limit_train else "60,000 images"
         title = (
             f"best-so-far validation and retrained test accuracy, {args.budget:.0f} s budget, "
             f"{args.repeats} repeats ({data_text})"
         )
         plot(runs, arms, plot_path, title)
+        body.append(f"\nplot: {plot_path.name}")
+    common.report("bench_search", "\n".join(body), args)
     return 0
 
 

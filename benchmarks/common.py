@@ -33,12 +33,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from search.cli import positive_int
+from search.study.metadata import git_revision
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "RESULTS.md"
 # Other work on a shared machine shifts timings: the load when the script started is recorded.
 LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+# The revision is read at start too: by the end the script has written its own plot into the
+# checkout, which would make a clean revision read "+dirty".
+REVISION_AT_START = git_revision()
 
 # --- flags ---------------------------------------------------------------------------------------
 
@@ -356,7 +360,7 @@ def save_plot(fig, ax, path: Path, *, xlabel: str, ylabel: str, title: str, lege
 
 def environment_lines() -> list[str]:
     """Machine and its load at start, package versions, git revision and the exact command."""
-    from search.study.metadata import git_revision, package_versions
+    from search.study.metadata import package_versions
 
     versions = ", ".join(f"{name} {version}" for name, version in package_versions().items())
     command = shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
@@ -364,7 +368,7 @@ def environment_lines() -> list[str]:
         f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, 1-minute load average "
         f"{LOAD_AT_START if LOAD_AT_START is None else round(LOAD_AT_START, 2)} at start",
         f"- versions: {versions}",
-        f"- git revision: {git_revision()}",
+        f"- git revision: {REVISION_AT_START}",
         f"- command: `{command}`",
     ]
 

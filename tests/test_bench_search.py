@@ -136,3 +136,21 @@ def test_runs_that_chose_the_same_configuration_share_its_retrains(bench):
         bench.seed_of(1),
         bench.seed_of(1) + 1,
     ]
+
+
+def test_every_repeat_of_an_invocation_records_the_revision_it_started_at(
+    bench, tmp_path, monkeypatch
+):
+    # The repeats file may live in the checkout: once a repeat is appended, the tree differs.
+    import search.study.metadata
+
+    monkeypatch.setattr(search.study.metadata, "git_revision", lambda: "abc+dirty")
+    monkeypatch.setattr(bench.common, "REVISION_AT_START", "abc")
+    path = tmp_path / "repeats.jsonl"
+    args = _args(path, tmp_path)
+    del args[args.index("--new-repeats") : args.index("--new-repeats") + 2]  # both repeats now
+    assert bench.main(args) == 0
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [e["revision"] for e in entries] == ["abc", "abc"]
+    (body,) = bench.recorded
+    assert "WARNING" not in body, body
