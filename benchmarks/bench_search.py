@@ -420,10 +420,12 @@ def retrain_jobs(runs: list[Run], seeds: int) -> dict[tuple[str, int], list[Run]
     each run's seeds in order; runs that chose the same configuration in a repeat share them."""
     jobs: dict[tuple[str, int], list[Run]] = {}
     for run in runs:
-        if run.chosen() is not None:
-            for i in range(seeds):
-                key = (json.dumps(run.chosen().params, sort_keys=True), seed_of(run.repeat) + i)
-                jobs.setdefault(key, []).append(run)
+        chosen = run.chosen()
+        if chosen is None:
+            continue
+        configuration = json.dumps(chosen.params, sort_keys=True)
+        for i in range(seeds):
+            jobs.setdefault((configuration, seed_of(run.repeat) + i), []).append(run)
     return jobs
 
 
